@@ -1,0 +1,35 @@
+"""ferviz's own exceptions. Library code raises these; only the CLI turns them into messages."""
+
+
+class FervizError(Exception):
+    """Base class of every error ferviz raises on purpose (bad input, bad files, bad options)."""
+
+
+class DataError(FervizError):
+    """A data source is missing, unreadable or malformed."""
+
+
+class CheckpointError(FervizError):
+    """A checkpoint is missing, corrupt, unsafe, or of an unknown format."""
+
+
+class OptionError(FervizError):
+    """An option value is out of range or of the wrong type."""
+
+
+class PluginError(FervizError):
+    """A plugin failed to load or registered a name that is already taken."""
+
+
+class UnknownNameError(FervizError, KeyError):
+    """A name (model, explainer, data kind, layer...) that is not registered.
+
+    The message lists what does exist.
+    """
+
+    def __init__(self, kind: str, name: str, known):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(self.known) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]

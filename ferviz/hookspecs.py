@@ -1,0 +1,66 @@
+"""Hook specifications: what a ferviz plugin may implement.
+
+Built-in plugins (`ferviz.plugins.*`, `ferviz.models.*`) implement these exactly as third-party
+packages do; a third party declares an entry point in group ``ferviz``::
+
+    [options.entry_points]
+    ferviz =
+        myplugin = my_package.my_module
+
+Every ``register_*`` hook receives a ``register`` callback and returns nothing; every
+implementation is called. A name registered twice is an error naming both plugins.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ferviz")
+
+
+@hookspec
+def register_models(register):
+    """Register model architectures.
+
+    Call ``register(name, factory)`` once per architecture. ``factory(num_classes=7,
+    in_channels=1, **kwargs)`` returns a fresh ``torch.nn.Module`` that maps (N, C, H, W)
+    float input (already preprocessed) to (N, num_classes) logits. Keyword arguments are stored in
+    checkpoints, so they must be plain JSON-like values.
+    """
+
+
+@hookspec
+def register_explainers(register):
+    """Register explainers.
+
+    Call ``register(explainer_class)`` once per explainer; the class subclasses
+    :class:`ferviz.explain.Explainer` and names itself with its ``name`` attribute.
+    """
+
+
+@hookspec
+def register_data_sources(register):
+    """Register data-source readers.
+
+    Call ``register(reader)`` once per reader; ``reader`` is a :class:`ferviz.data.sources.Reader`
+    with a ``kind`` (the prefix users write, as in ``csv:path``), ``sniff(path) -> bool`` to claim
+    an unprefixed path, and ``read(location, options) -> dict[str, Dataset]``.
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register explanation-quality metrics.
+
+    Call ``register(metric_class)`` once per metric; the class subclasses
+    :class:`ferviz.assess.Metric` and names itself with its ``name`` attribute.
+    """
+
+
+@hookspec(firstresult=True)
+def load_checkpoint(path, options):
+    """Load a checkpoint file whose format ferviz does not know itself.
+
+    ``path`` is a :class:`pathlib.Path`; ``options`` a dict of what the user gave on the command
+    line (``classes``, ``normalize``, ``arch``, ``trust``...). Return a
+    :class:`ferviz.checkpoint.LoadedModel`, or None to let the next plugin try. The first
+    non-None answer wins; ferviz's own formats are tried before any plugin.
+    """
