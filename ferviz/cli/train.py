@@ -1,0 +1,157 @@
+"""`ferviz train`, `ferviz evaluate`, `ferviz predict`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from pathlib import Path
+
+import click
+
+from ferviz.cli import echo_err, main
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+
+#: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
+QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "batch_size": 64}
+
+
+@main.command()
+@click.option("--data", default=None,
+              help="Data source: synthetic[:count=N,seed=S], a FER2013 CSV, an image folder, a .zip/.tar.gz, "
+                   "or KIND:PATH.  [default: synthetic faces, quick-start budget]")
+@click.option("--arch", default="seed-vgg", show_default=True, help="Registered architecture (ferviz models list).")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 40; 6 for the quick start]")
+@click.option("--batch-size", type=int, default=None, help="Images per step.  [default: 256; 64 for the quick start]")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay.")
+@click.option("--patience", type=int, default=10, show_default=True,
+              help="Early stopping: epochs without a better val accuracy; 0 disables it.")
+@click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard", show_default=True,
+              help="standard: data-set mean/std of the train split; unit: x/255; none: raw 0-255.")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Random rotation, shear, zoom and horizontal flip (no shift), per batch on the device.")
+@click.option("--rotation", type=float, default=10.0, show_default=True, help="Rotation range in degrees.")
+@click.option("--shear", type=float, default=10.0, show_default=True, help="Shear range in degrees.")
+@click.option("--zoom", type=float, default=0.1, show_default=True, help="Zoom range (scale in 1 +/- zoom).")
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
+@click.option("--augment-copies", type=int, default=0, show_default=True,
+              help="The report's offline expansion: K fixed augmented copies per image (5 in the report); "
+                   "0 augments on the fly instead.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of train carved out (stratified) as validation when the source has no val split.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation, shuffling, augmentation.")
+@device_option
+@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Channels-last memory format (auto: on for CPU, where it is faster).")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images (with a warning) instead of failing.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run folder.  [default: the next free runs/run-NNN]")
+@click.option("--overwrite", is_flag=True, help="Replace a previous run in --out.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue the run in this folder from its last.pt (other options are taken from it).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, overwrite, resume, quiet, **options):
+    """Train a model and write a self-describing run folder.
+
+    With no options this trains the report's seed CNN on embedded synthetic faces with a quick
+    budget (a few minutes on 2 CPU cores). The run folder gets best.pt, last.pt, history.json,
+    history.csv, config.json and curves.png.
+    """
+    from ferviz.training import TrainConfig, run_training
+
+    quick = data is None and resume is None
+    if quick:
+        data = QUICK_START["data"]
+        epochs = epochs or QUICK_START["epochs"]
+        batch_size = batch_size or QUICK_START["batch_size"]
+        echo_err(f"quick start: synthetic faces ({data}), {epochs} epochs, batch {batch_size}; "
+                 "give --data for real data and the report's full recipe (40 epochs, batch 256)")
+    config = TrainConfig(data=data, arch=arch, epochs=epochs or 40, batch_size=batch_size or 256,
+                         augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
+                         **options)
+    result = run_training(config, out, overwrite=overwrite, resume=resume, progress=not quiet, log=echo_err)
+    click.echo(f"best val accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
+               f"({result.stopped}, {result.images_per_second:.1f} train images/s)")
+    click.echo(f"run folder: {result.run_dir}")
+
+
+def _eval_split(data, split, skip_bad):
+    from ferviz.data.sources import open_source, select_split
+
+    return select_split(open_source(data, skip_bad=skip_bad), split, data)
+
+
+@main.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
+@click.option("--split", default=None, help="Split to evaluate.  [default: test, private-test, val, or the only one]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (accuracy, per-class, confusion).")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
+@checkpoint_options
+@device_option
+def evaluate(checkpoints, data, split, as_json, skip_bad, device, **load_options):
+    """Accuracy, per-class accuracy and confusion of CHECKPOINTS on a data split.
+
+    Several checkpoints are evaluated one by one and as an ensemble (mean of probabilities).
+    Labels are matched to outputs by class name.
+    """
+    from ferviz.evaluation import evaluate as run_eval
+
+    models = [load_from_options(c, load_options, resolve(device)) for c in checkpoints]
+    dataset = _eval_split(data, split, skip_bad)
+    results = {str(c): run_eval([m], dataset) for c, m in zip(checkpoints, models)}
+    if len(models) > 1:
+        results["ensemble"] = run_eval(models, dataset)
+    if as_json:
+        click.echo(json.dumps({"data": data, "split": dataset.split,
+                               "results": {k: r.to_dict() for k, r in results.items()}}, indent=1))
+        return
+    for name, r in results.items():
+        click.echo(f"{name}: accuracy {r.accuracy:.4f} on {r.n} images ({data}, split {dataset.split})")
+        click.echo("  " + "  ".join(f"{c} {a:.3f}" if a is not None else f"{c} -"
+                                    for c, a in r.per_class_accuracy.items()))
+        pairs = ", ".join(f"{t} -> {p} {s:.0%}" for t, p, s, _ in r.most_confused(3))
+        click.echo(f"  most confused: {pairs or 'none'}")
+
+
+@main.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", required=True, help="Data source; labels, if any, are ignored.")
+@click.option("--split", default=None, help="Split to predict.  [default: test, private-test, val, or the only one]")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write (Kaggle format id,label).")
+@click.option("--label-format", type=click.Choice(["index", "name"]), default="index", show_default=True,
+              help="index: FER2013's 0-6 codes (Kaggle); name: the class name.")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
+@checkpoint_options
+@device_option
+def predict(checkpoints, data, split, out, label_format, skip_bad, device, **load_options):
+    """Predict labels with CHECKPOINTS (an ensemble when several) and write id,label CSV.
+
+    With --label-format index, labels are FER2013 codes (angry=0 ... neutral=6), whatever the
+    model's own class order.
+    """
+    from ferviz import FER2013_CLASSES
+    from ferviz.checkpoint import atomic_write
+    from ferviz.errors import OptionError
+    from ferviz.evaluation import check_same_classes, ensemble_proba
+
+    models = [load_from_options(c, load_options, resolve(device)) for c in checkpoints]
+    names = check_same_classes(models)
+    if label_format == "index" and not set(names) <= set(FER2013_CLASSES):
+        raise OptionError(f"the model's classes {list(names)} are not FER2013's; use --label-format name")
+    dataset = _eval_split(data, split, skip_bad)
+    predicted = ensemble_proba(models, dataset.images).argmax(axis=1)
+    ids = dataset.ids if dataset.ids is not None else range(len(dataset))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "label"])
+    for i, p in zip(ids, predicted):
+        writer.writerow([i, FER2013_CLASSES.index(names[p]) if label_format == "index" else names[p]])
+    with atomic_write(out, "w") as fh:
+        fh.write(buffer.getvalue())
+    echo_err(f"{len(predicted)} predictions from {len(models)} model(s)")
+    click.echo(str(out))
+
+

@@ -1,0 +1,457 @@
+"""The explainer interface: one shape for per-image, model-level and data-set-level work.
+
+An explainer is a subclass of :class:`Explainer` that declares its ``name``, a one-line
+``summary``, what it ``needs`` (``"images"``, ``"dataset"`` or ``"model"``) and its typed
+``options``, and overrides one method, :meth:`Explainer.explain`::
+
+    class GradientNorm(Explainer):
+        name = "gradient-norm"
+        summary = "L2 norm of the input gradient of the target score."
+        needs = "images"
+        options = (Option("batch_size", int, 64, "images per forward/backward pass", min=1),)
+
+        def explain(self, request):
+            saliency = ...  # (N, H, W) float32
+            return Explanation(arrays={"saliency": saliency}, figures={"grid": figure})
+
+Options are validated when the explainer is built (``GradientNorm(model, batch_size="8")``),
+before any work starts; an unknown key or a bad value raises :class:`OptionError` that lists
+what is valid. :meth:`Explainer.run` checks the request against ``needs`` and runs
+``explain`` with the model in eval mode and its parameters frozen (both restored after).
+
+Pixel convention: explainers feed the :class:`~ferviz.checkpoint.LoadedModel` plain pixels,
+float on the 0-255 scale, (N, C, H, W), made from uint8 images with ``model.pixels(images)``;
+the model applies the checkpoint's preprocessing itself.
+
+An :class:`Explanation` holds named arrays (saved to ``arrays.npz``), named matplotlib figures
+(one file each) and a JSON-able summary; :func:`save` writes them with a ``manifest.json``,
+atomically: a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from ferviz import __version__
+from ferviz.data import Dataset
+from ferviz.errors import DataError, OptionError, UnknownNameError
+
+NEEDS = ("images", "dataset", "model")
+FIGURE_FORMATS = ("png", "pdf", "svg")
+MANIFEST_FORMAT = "ferviz-explanation"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+# ----------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class Option:
+    """One typed option of an explainer, given on the command line as ``-p name=value``.
+
+    ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``choices`` makes a str option a
+    choice; ``min``/``max`` bound numbers (inclusive).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self):
+        if self.type not in (int, float, str, bool):
+            raise TypeError(f"option {self.name!r}: type must be int, float, str or bool, not {self.type!r}")
+
+    @property
+    def type_name(self) -> str:
+        return "choice" if self.choices else self.type.__name__
+
+    def describe(self) -> str:
+        """The accepted values in words: ``int >= 1``, ``one of black|mean|blurred``."""
+        if self.choices:
+            return "one of " + "|".join(self.choices)
+        if self.type is bool:
+            return "true|false"
+        bounds = []
+        if self.min is not None:
+            bounds.append(f">= {self.min:g}")
+        if self.max is not None:
+            bounds.append(f"<= {self.max:g}")
+        return f"{self.type.__name__} {' and '.join(bounds)}".strip()
+
+    def parse(self, value: Any, owner: str = "") -> Any:
+        """`value` (a string from the command line, or already typed) as this option's type."""
+        where = f"{owner}: " if owner else ""
+        bad = OptionError(f"{where}bad value {self.name}={value!r}: expected {self.describe()}")
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise bad
+        if isinstance(value, bool) and self.type is not str:
+            raise bad
+        try:
+            parsed = self.type(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise bad from None
+        if self.type is int and isinstance(value, float) and value != parsed:
+            raise bad
+        if self.type is float and not np.isfinite(parsed):
+            raise bad
+        if self.choices and parsed not in self.choices:
+            raise bad
+        if (self.min is not None and parsed < self.min) or (self.max is not None and parsed > self.max):
+            raise bad
+        return parsed
+
+
+def parse_key_values(pairs) -> dict[str, str]:
+    """``["steps=20", "baseline=mean"]`` -> ``{"steps": "20", "baseline": "mean"}``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"option {pair!r} is not of the form key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_options(explainer_cls: type["Explainer"], given: dict[str, Any]) -> dict[str, Any]:
+    """Every declared option of `explainer_cls`: the given values parsed and checked, else defaults."""
+    declared = {o.name: o for o in explainer_cls.options}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        valid = ", ".join(f"{o.name} ({o.describe()}, default {o.default})" for o in explainer_cls.options)
+        raise OptionError(f"{explainer_cls.name} has no option {', '.join(map(repr, unknown))}; "
+                          f"valid options: {valid or '(none)'}")
+    return {name: (opt.parse(given[name], explainer_cls.name) if name in given else opt.default)
+            for name, opt in declared.items()}
+
+
+# ----------------------------------------------------------------------------- request / result
+@dataclass
+class Request:
+    """What an explainer works on.
+
+    images: (N, H, W) uint8 faces, or None. targets: (N,) int64 class indices into the model's
+    ``class_names`` (the class to explain for each image). labels: (N,) int64 true classes in the
+    model's order, or None. ids: N names for titles. dataset: a labelled :class:`Dataset` for
+    data-set-level explainers. seed: for anything random (noise starts, jitter).
+    """
+
+    images: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    ids: list[str] | None = None
+    dataset: Dataset | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.images is not None:
+            self.images = np.asarray(self.images)
+            if self.images.dtype != np.uint8 or self.images.ndim != 3:
+                raise DataError(f"request images must be (N, H, W) uint8, got {self.images.dtype} "
+                                f"{self.images.shape}")
+            n = len(self.images)
+            for name in ("targets", "labels"):
+                value = getattr(self, name)
+                if value is not None:
+                    value = np.asarray(value, dtype=np.int64).reshape(-1)
+                    if len(value) != n:
+                        raise DataError(f"request {name} has {len(value)} entries for {n} images")
+                    setattr(self, name, value)
+            if self.ids is None:
+                self.ids = [f"#{i}" for i in range(n)]
+            elif len(self.ids) != n:
+                raise DataError(f"request ids has {len(self.ids)} entries for {n} images")
+            self.ids = [str(i) for i in self.ids]
+
+
+@dataclass
+class Explanation:
+    """What an explainer returns.
+
+    arrays: name -> numpy array (saved to ``arrays.npz``). figures: name -> matplotlib Figure
+    (one file each). summary: JSON-able numbers and words (saved to ``summary.json`` and the
+    manifest). meta: filled by :meth:`Explainer.run` (method, options, checkpoint, seed).
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- the base class
+class Explainer:
+    """Base class of every explainer. Subclass, declare the class attributes, override `explain`.
+
+    ``self.model`` is the :class:`~ferviz.checkpoint.LoadedModel`; ``self.opts`` holds the
+    validated option values as attributes (``self.opts.steps``). Override
+    :meth:`check_model` to validate options that depend on the model (a layer name); it runs
+    in ``__init__``, before any work.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    needs: ClassVar[str] = "images"
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: Options for a fast, low-quality run (used by the shared contract test and previews).
+    quick_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model, **options):
+        if self.needs not in NEEDS:
+            raise TypeError(f"{type(self).__name__}.needs must be one of {NEEDS}, not {self.needs!r}")
+        self.model = model
+        self.opts = SimpleNamespace(**parse_options(type(self), options))
+        self.check_model()
+
+    def check_model(self) -> None:
+        """Validate options against the model (layers, channels); raise OptionError."""
+
+    def explain(self, request: Request) -> Explanation:
+        raise NotImplementedError(f"{type(self).__name__} must implement explain(request)")
+
+    def run(self, request: Request) -> Explanation:
+        """Check the request, then `explain` it with the model in eval mode and frozen."""
+        if self.needs == "images" and (request.images is None or len(request.images) == 0):
+            raise DataError(f"{self.name} explains images: give some (--image FILE or --data SOURCE)")
+        if self.needs == "images" and request.targets is None:
+            raise DataError(f"{self.name}: the request has no targets")
+        if self.needs == "dataset" and request.dataset is None:
+            raise DataError(f"{self.name} analyses a data set: give one with --data SOURCE")
+        with explaining(self.model):
+            explanation = self.explain(request)
+        explanation.meta.update({
+            "method": self.name,
+            "options": dict(vars(self.opts)),
+            "checkpoint": getattr(self.model, "source", ""),
+            "arch": getattr(self.model, "arch", ""),
+            "class_names": list(self.model.class_names),
+            "seed": request.seed,
+        })
+        return explanation
+
+
+def get_explainer(name: str) -> type[Explainer]:
+    """The registered explainer class called `name` (UnknownNameError lists the known ones)."""
+    from ferviz import registry
+
+    return registry.explainers().get_or_raise(name)
+
+
+def run_explainer(name: str | type[Explainer], model, *, images=None, targets=None, labels=None,
+                  ids=None, dataset: Dataset | None = None, options: dict | None = None,
+                  seed: int = 0) -> Explanation:
+    """Build explainer `name` on `model` with `options` (strings or values) and run it.
+
+    With images and no targets, each image is explained for its predicted class.
+
+    >>> exp = run_explainer("saliency", model, images=faces, options={"threshold": "0.5"})
+    >>> exp.arrays["saliency"].shape
+    (7, 48, 48)
+    """
+    cls = get_explainer(name) if isinstance(name, str) else name
+    explainer = cls(model, **(options or {}))
+    if images is not None and targets is None:
+        targets = predicted_classes(model, np.asarray(images))
+    request = Request(images=images, targets=targets, labels=labels, ids=ids, dataset=dataset, seed=seed)
+    return explainer.run(request)
+
+
+# ----------------------------------------------------------------------------- selection
+def select_per_class(dataset: Dataset, n: int) -> Dataset:
+    """The first `n` images of each true class (in class order, then file order): reproducible."""
+    if dataset.labels is None:
+        raise DataError(f"{dataset.source}: --per-class needs labels, and split {dataset.split!r} has none")
+    if n < 1:
+        raise OptionError(f"--per-class must be at least 1, got {n}")
+    index = np.concatenate([np.flatnonzero(dataset.labels == c)[:n] for c in range(len(dataset.class_names))])
+    return dataset.subset(index.astype(np.int64))
+
+
+def predicted_classes(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N,) int64 argmax class of `model` for uint8 images."""
+    return model.predict_proba(images, batch_size=batch_size).argmax(dim=1).numpy().astype(np.int64)
+
+
+def resolve_targets(model, spec: str, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """Target class per image: ``predicted``, ``true`` (labels in the model's order) or a class name."""
+    spec = spec.strip().lower()
+    if spec == "predicted":
+        return predicted_classes(model, images)
+    if spec == "true":
+        if labels is None:
+            raise DataError("--target true needs labelled images (--data with labels)")
+        return np.asarray(labels, dtype=np.int64)
+    if spec in model.class_names:
+        return np.full(len(images), model.class_names.index(spec), dtype=np.int64)
+    raise UnknownNameError("target", spec, ("predicted", "true", *model.class_names))
+
+
+# ----------------------------------------------------------------------------- torch helpers
+@contextmanager
+def explaining(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and frozen parameters for the duration; both restored afterwards."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+@contextmanager
+def capture_output(module: nn.Module) -> Iterator[dict]:
+    """Record `module`'s latest forward output in ``store["output"]``; the hook is always removed."""
+    store: dict = {}
+
+    def hook(_module, _inputs, output):
+        store["output"] = output
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices covering range(n) in pieces of at most `size`."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W) with reflect padding (radius 3 sigma)."""
+    if sigma <= 0:
+        return x
+    radius = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = nn.functional.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def display_images(model, images: np.ndarray) -> np.ndarray:
+    """The uint8 (N, S, S) faces exactly as the model sees them (resized, channel mean)."""
+    with torch.no_grad():
+        x = model.pixels(images).mean(dim=1)
+    return x.round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def image_records(model, request: Request) -> list[dict]:
+    """Per image: id, target, predicted class, the target's probability (and true label if known)."""
+    proba = model.predict_proba(request.images).numpy()
+    names = model.class_names
+    records = []
+    for i, target in enumerate(request.targets):
+        record = {"id": request.ids[i], "target": names[target], "predicted": names[int(proba[i].argmax())],
+                  "target_probability": round(float(proba[i, target]), 4)}
+        if request.labels is not None:
+            record["true"] = names[request.labels[i]]
+        records.append(record)
+    return records
+
+
+def record_title(record: dict) -> str:
+    """``#3 happy (p=0.82), predicted sad``: a short title for one image."""
+    title = f"{record['id']}: {record['target']} (p={record['target_probability']:.2f})"
+    if record["predicted"] != record["target"]:
+        title += f", pred {record['predicted']}"
+    return title
+
+
+# ----------------------------------------------------------------------------- saving
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def save(explanation: Explanation, out_dir, fmt: str = "png", *, extra: dict | None = None) -> Path:
+    """Write arrays.npz, one file per figure, summary.json and manifest.json into `out_dir`.
+
+    Everything is written into a temporary folder beside `out_dir` first, then moved in with
+    ``os.replace`` (manifest last): a failure leaves `out_dir` as it was. Returns the manifest path.
+    """
+    if fmt not in FIGURE_FORMATS:
+        raise OptionError(f"figure format must be one of {', '.join(FIGURE_FORMATS)}, got {fmt!r}")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        files = _write_all(explanation, tmp, fmt, extra or {})
+        _move_into(tmp, out_dir, files)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir / "manifest.json"
+
+
+def _write_all(explanation: Explanation, folder: Path, fmt: str, extra: dict) -> list[str]:
+    files: list[str] = []
+    if explanation.arrays:
+        np.savez_compressed(folder / "arrays.npz", **explanation.arrays)
+        files.append("arrays.npz")
+    figures = {}
+    for name, figure in explanation.figures.items():
+        filename = f"{name}.{fmt}"
+        figure.savefig(folder / filename, format=fmt, dpi=120, bbox_inches="tight")
+        figures[name] = filename
+        files.append(filename)
+    if explanation.summary:
+        (folder / "summary.json").write_text(json.dumps(explanation.summary, indent=2, default=_jsonable))
+        files.append("summary.json")
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        **explanation.meta,
+        **extra,
+        "ferviz_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files + ["manifest.json"],
+        "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in explanation.arrays.items()},
+        "figures": figures,
+        "summary": explanation.summary,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_jsonable))
+    return files + ["manifest.json"]
+
+
+def _move_into(tmp: Path, out_dir: Path, files: list[str]) -> None:
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)  # one atomic rename of the whole folder
+        return
+    if not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} exists and is not a folder")
+    for name in files:  # manifest.json is last: it only appears once everything it lists is there
+        os.replace(tmp / name, out_dir / name)

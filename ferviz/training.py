@@ -1,0 +1,347 @@
+"""The training core: one loop for every architecture and data source.
+
+Data stays uint8 in memory (on the training device); each batch is gathered, turned to float,
+augmented as a whole batch with ``affine_grid``/``grid_sample`` and fed in channels-last
+memory format on the CPU. The run folder gets ``best.pt``, ``last.pt`` (with the state needed
+to resume), ``history.json``, ``history.csv``, ``config.json`` and ``curves.png``.
+
+Every epoch reseeds torch from (seed, epoch), so a resumed run follows the same path as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ferviz.augment import Augmentation, augment_uint8
+from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
+from ferviz.data import Dataset
+from ferviz.errors import CheckpointError, FervizError, OptionError
+from ferviz.figures import save_figure, training_curves
+from ferviz.preprocessing import MODES, Preprocessing
+from ferviz.progress import progress_bar
+
+RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "curves.png", "config.json")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the original report's recipe."""
+
+    data: str = "synthetic"
+    arch: str = "seed-vgg"
+    arch_args: dict = field(default_factory=dict)
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10  # epochs without a better val accuracy before stopping; 0 = never stop early
+    normalize: str = "standard"
+    augment: bool = True
+    augmentation: dict = field(default_factory=lambda: Augmentation().to_dict())
+    augment_copies: int = 0  # >0: the report's offline expansion (K augmented copies per image)
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    channels_last: str = "auto"  # auto = on for CPU, off for CUDA
+    skip_bad: bool = False
+
+    def validate(self) -> None:
+        checks = [
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 2, "at least 2 (BatchNorm needs two images)"),
+            ("lr", self.lr > 0 and math.isfinite(self.lr), "a positive number"),
+            ("weight_decay", self.weight_decay >= 0, "zero or more"),
+            ("patience", self.patience >= 0, "zero or more"),
+            ("augment_copies", 0 <= self.augment_copies <= 20, "between 0 and 20"),
+            ("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1"),
+            ("normalize", self.normalize in MODES, f"one of {', '.join(MODES)}"),
+            ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             "auto, cpu or cuda"),
+            ("channels_last", self.channels_last in ("auto", "on", "off"), "auto, on or off"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise OptionError(f"--{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
+        Augmentation(**self.augmentation)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise OptionError("--device cuda was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    history: list[dict]
+    best_epoch: int
+    best_val_accuracy: float
+    stopped: str  # "completed", "early-stopped", "interrupted"
+    images_per_second: float
+
+
+class Trainer:
+    """Holds the model, data and state of one run; `fit()` runs the epochs."""
+
+    def __init__(self, config: TrainConfig, train: Dataset, val: Dataset, run_dir: Path,
+                 *, progress: bool = True, log: Callable[[str], None] = print):
+        config.validate()
+        if train.labels is None or val.labels is None:
+            raise FervizError("training needs labelled train and validation splits")
+        self.config, self.run_dir, self.progress, self.log = config, Path(run_dir), progress, log
+        self.device = resolve_device(config.device)
+        self.channels_last = config.channels_last == "on" or (
+            config.channels_last == "auto" and self.device.type == "cpu")
+        self.class_names = train.class_names
+        val = val.relabelled(self.class_names)
+        torch.manual_seed(config.seed)
+        net = build_model(config.arch, num_classes=len(self.class_names), in_channels=1, **config.arch_args)
+        size = train.images.shape[-1]
+        arch_args = {"num_classes": len(self.class_names), "in_channels": 1, **config.arch_args}
+        self.model = LoadedModel(net, self.class_names, Preprocessing.fit(config.normalize, train.images),
+                                 in_channels=1, input_size=size, arch=config.arch, arch_args=arch_args)
+        self.model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.augmentation = Augmentation(**config.augmentation) if config.augment else None
+        self.train_x = torch.from_numpy(train.images).to(self.device)  # uint8 (N, H, W)
+        self.train_y = torch.from_numpy(train.labels).to(self.device)
+        if self.augmentation and config.augment_copies:
+            self._expand_offline(config.augment_copies)
+        self.val_x = torch.from_numpy(val.images).to(self.device)
+        self.val_y = torch.from_numpy(val.labels).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.history: list[dict] = []
+        self.best_val_accuracy, self.best_epoch, self.bad_epochs, self.epoch = -1.0, 0, 0, 0
+
+    def _expand_offline(self, copies: int) -> None:
+        """The report's offline augmentation: `copies` fixed augmented uint8 copies per image."""
+        g = torch.Generator().manual_seed(self.config.seed + 7919)
+        extra = [augment_uint8(self.train_x, self.augmentation, g) for _ in range(copies)]
+        self.train_x = torch.cat([self.train_x, *extra])
+        self.train_y = self.train_y.repeat(copies + 1)
+        self.augmentation = None  # the copies are the augmentation
+
+    def _batch(self, x_uint8: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        x = x_uint8.unsqueeze(1).float()  # (B, 1, H, W), pixels 0-255
+        if generator is not None and self.augmentation is not None:
+            x = self.augmentation(x, generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def train_epoch(self, bar) -> tuple[float, float, int]:
+        """One pass over the training set; returns (mean loss, accuracy, images)."""
+        cfg, n = self.config, len(self.train_x)
+        torch.manual_seed(cfg.seed * 100_003 + self.epoch)  # dropout; resumable per epoch
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
+        order = torch.randperm(n, generator=g).to(self.device)
+        steps = n // cfg.batch_size if n >= cfg.batch_size else 1
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        for step in range(steps):  # the last partial batch is dropped: BatchNorm needs full batches
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x, y = self._batch(self.train_x[idx], g), self.train_y[idx]
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            bar.update(len(y))
+            if step % 4 == 0 or step == steps - 1:
+                bar.set_status(f"loss {loss_sum.item() / seen:.3f} acc {correct.item() / seen:.3f}")
+        if not math.isfinite(loss_sum.item()):
+            raise FervizError(f"training diverged at epoch {self.epoch} (loss is not finite); "
+                              "lower --lr or check the data")
+        return loss_sum.item() / seen, correct.item() / seen, seen
+
+    @torch.inference_mode()
+    def validate(self) -> tuple[float, float]:
+        self.model.eval()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(self.val_x), 1024):
+            x = self._batch(self.val_x[start:start + 1024], None)
+            y = self.val_y[start:start + 1024]
+            logits = self.model(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+        n = max(len(self.val_x), 1)
+        return loss_sum / n, correct / n
+
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        stopped, total_images, total_time = "completed", 0, 0.0
+        per_epoch = (len(self.train_x) // cfg.batch_size) * cfg.batch_size or len(self.train_x)
+        try:
+            while self.epoch < cfg.epochs:
+                start = time.perf_counter()
+                with progress_bar(per_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}", self.progress) as bar:
+                    train_loss, train_acc, seen = self.train_epoch(bar)
+                train_time = time.perf_counter() - start
+                val_loss, val_acc = self.validate()
+                total_images, total_time = total_images + seen, total_time + train_time
+                self.epoch += 1
+                self._record(train_loss, train_acc, val_loss, val_acc, seen / train_time,
+                             time.perf_counter() - start)
+                if cfg.patience and self.bad_epochs >= cfg.patience:
+                    stopped = "early-stopped"
+                    self.log(f"early stop: no better val accuracy for {cfg.patience} epochs")
+                    break
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            self.log(f"interrupted; the last complete epoch ({self.epoch}) is saved in {self.run_dir}")
+        self._write_history()
+        return TrainResult(self.run_dir, self.history, self.best_epoch, self.best_val_accuracy, stopped,
+                           total_images / total_time if total_time else 0.0)
+
+    def _record(self, train_loss, train_acc, val_loss, val_acc, images_per_s, seconds) -> None:
+        improved = val_acc > self.best_val_accuracy
+        if improved:
+            self.best_val_accuracy, self.best_epoch, self.bad_epochs = val_acc, self.epoch, 0
+        else:
+            self.bad_epochs += 1
+        self.history.append({
+            "epoch": self.epoch, "train_loss": train_loss, "train_accuracy": train_acc,
+            "val_loss": val_loss, "val_accuracy": val_acc, "images_per_s": images_per_s,
+            "seconds": seconds, "lr": self.optimizer.param_groups[0]["lr"],
+        })
+        self.log(f"epoch {self.epoch:3d}  loss {train_loss:.4f}  acc {train_acc:.4f}  "
+                 f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  {images_per_s:6.1f} img/s"
+                 + ("  *best" if improved else ""))
+        common = {"history": self.history, "train_config": asdict(self.config),
+                  "best_epoch": self.best_epoch, "epoch": self.epoch}
+        if improved:
+            save_checkpoint(self.run_dir / "best.pt", self.model, **common)
+        save_checkpoint(self.run_dir / "last.pt", self.model, **common, resume=self._resume_state())
+        self._write_history()
+
+    def _resume_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "best_val_accuracy": self.best_val_accuracy,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from a `last.pt` dict: weights, optimizer, early-stopping state, epoch."""
+        state = ckpt.get("resume")
+        if state is None:
+            raise CheckpointError("the checkpoint has no resume state (only last.pt has it)")
+        self.model.net.load_state_dict(ckpt["state_dict"])
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.best_val_accuracy, self.best_epoch = state["best_val_accuracy"], state["best_epoch"]
+        self.bad_epochs, self.epoch = state["bad_epochs"], int(ckpt["epoch"])
+        self.history = list(ckpt.get("history", []))
+        self.model.preprocessing = Preprocessing(**ckpt["preprocessing"])
+
+    def _write_history(self) -> None:
+        with atomic_write(self.run_dir / "history.json", "w") as fh:
+            json.dump(self.history, fh, indent=1)
+        buffer = io.StringIO()
+        if self.history:
+            writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
+            writer.writeheader()
+            writer.writerows(self.history)
+        with atomic_write(self.run_dir / "history.csv", "w") as fh:
+            fh.write(buffer.getvalue())
+        if self.history:
+            save_figure(training_curves(self.history, f"{self.config.arch} on {self.config.data}"),
+                        self.run_dir / "curves.png")
+
+
+def prepare_run_dir(out: Path | None, *, overwrite: bool, root: Path = Path("runs")) -> Path:
+    """The run folder: `out`, refusing to overwrite a previous run unless asked; else runs/run-NNN."""
+    if out is None:
+        root.mkdir(parents=True, exist_ok=True)
+        taken = {p.name for p in root.iterdir()}
+        out = next(root / f"run-{i:03d}" for i in range(1, 100_000) if f"run-{i:03d}" not in taken)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise OptionError(f"--out {out} already holds a run ({', '.join(existing)}); "
+                          "pass --overwrite, --resume it, or choose another folder")
+    if existing:
+        for name in existing:
+            (out / name).unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".ferviz-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OptionError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    return out
+
+
+def load_resume(run_dir: Path) -> tuple[TrainConfig, dict]:
+    """The config and last checkpoint of a run folder, for --resume."""
+    last = Path(run_dir) / "last.pt"
+    if not last.is_file():
+        raise CheckpointError(f"--resume {run_dir}: no last.pt there to resume from")
+    ckpt = read_checkpoint_dict(last)
+    return TrainConfig.from_dict(ckpt.get("train_config", {})), ckpt
+
+
+def write_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
+    with atomic_write(Path(run_dir) / "config.json", "w") as fh:
+        json.dump({**asdict(config), **extra}, fh, indent=1)
+
+
+def class_balance_note(train: Dataset) -> str:
+    counts = np.bincount(train.labels, minlength=len(train.class_names))
+    return ", ".join(f"{c} {n}" for c, n in zip(train.class_names, counts))
+
+
+def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: bool = False,
+                 resume: Path | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print) -> TrainResult:
+    """Load the data, build or restore the model, train, and write the run folder."""
+    from ferviz.data.sources import open_source, train_val
+
+    ckpt = None
+    if resume is not None:
+        config, ckpt = load_resume(resume)
+        run_dir = Path(resume)
+    else:
+        config.validate()
+        run_dir = prepare_run_dir(out, overwrite=overwrite)
+    splits = open_source(config.data, skip_bad=config.skip_bad)
+    train, val = train_val(splits, config.val_fraction, config.seed)
+    log(f"data: {config.data}: {len(train)} train / {len(val)} val images, classes: {class_balance_note(train)}")
+    trainer = Trainer(config, train, val, run_dir, progress=progress, log=log)
+    if ckpt is not None:
+        trainer.restore(ckpt)
+        log(f"resuming {run_dir} after epoch {trainer.epoch}")
+    log(f"model: {config.arch}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
+        f"device {trainer.device}{', channels-last' if trainer.channels_last else ''}; "
+        f"{config.epochs} epochs, batch {config.batch_size}, normalize {config.normalize}, "
+        f"augment {'off' if not config.augment else (f'{config.augment_copies} offline copies' if config.augment_copies else 'on the fly')}")
+    write_config(run_dir, config, {"train_images": len(train), "val_images": len(val),
+                                   "class_names": list(train.class_names)})
+    return trainer.fit()

@@ -1,0 +1,63 @@
+"""Session-wide tiny models and data, made here, never downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ferviz import FER2013_CLASSES
+from ferviz.checkpoint import LoadedModel, build_model, save_checkpoint
+from ferviz.data import Dataset
+from ferviz.preprocessing import Preprocessing
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def random_faces() -> Dataset:
+    """64 random 48x48 uint8 images with balanced labels (no structure: for contract tests)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
+    labels = np.arange(64, dtype=np.int64) % 7
+    return Dataset(images, labels, FER2013_CLASSES, split="test", source="random")
+
+
+def make_loaded(arch: str = "seed-vgg", seed: int = 0, **arch_args) -> LoadedModel:
+    torch.manual_seed(seed)
+    args = {"num_classes": 7, "in_channels": 1, **arch_args}
+    net = build_model(arch, **args)
+    return LoadedModel(net, FER2013_CLASSES, Preprocessing("standard", 128.0, 64.0),
+                       arch=arch, arch_args=args).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained seed-VGG checkpoint file (contract tests need shapes, not accuracy)."""
+    path = tmp_path_factory.mktemp("ckpt") / "seed.pt"
+    save_checkpoint(path, make_loaded(), history=[], train_config={}, best_epoch=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def resnet_checkpoint(tmp_path_factory):
+    """A differently shaped network (residual, depthwise) for explainer generality."""
+    path = tmp_path_factory.mktemp("ckpt") / "resnet.pt"
+    save_checkpoint(path, make_loaded("tiny-resnet", width=8), history=[], train_config={}, best_epoch=0)
+    return path
+
+
+def make_bars(n: int, seed: int) -> Dataset:
+    """A learnable toy set: class c has a bright bar at rows 4+5c..10+5c over noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.int64) % 7
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 48, 48), dtype=np.uint8)
+    for c in range(7):
+        images[labels == c, 4 + 5 * c:10 + 5 * c, 10:30] = 220
+    return Dataset(images, labels, FER2013_CLASSES, source=f"bars(seed={seed})")
+
+
+@pytest.fixture(scope="session")
+def bars():
+    return make_bars(448, 0), make_bars(140, 1)
