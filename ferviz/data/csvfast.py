@@ -5,8 +5,8 @@ The file is parsed as bytes with numpy, a few megabytes of whole lines at a time
 * fast path: newline and comma positions give every field of every line; the bytes outside
   the pixels field are blanked to spaces, so the whole block becomes one stream of numbers
   separated by spaces; its edges (space -> digit, digit -> space) give the start and end of
-  every number, and each number is rebuilt from its last three bytes through a lookup table
-  that also flags any byte that is not a digit. A block is accepted only if every line has
+  every number, and each number is rebuilt from its last three bytes (``ones + 10 * tens +
+  100 * hundreds``, the bytes before its start zeroed), with a check that each is a digit. A block is accepted only if every line has
   the right number of fields, exactly ``48*48`` numbers, every number is made of 1-3 digits
   with a value of at most 255, every label is one digit 0-6 and every Usage is known.
 * slow path: a block that fails any check is parsed again line by line (``csv`` module,
@@ -31,7 +31,7 @@ SIDE = 48
 PIXELS = SIDE * SIDE
 NUM_LABELS = 7
 #: Target size of one block of lines for the vectorised path.
-BLOCK_BYTES = 1 << 21
+BLOCK_BYTES = 1 << 19
 
 #: ``Usage`` values (lower case) -> split names.
 USAGE_SPLITS = {
@@ -45,10 +45,6 @@ USAGE_SPLITS = {
     "val": "val",
     "test": "test",
 }
-
-# byte -> digit value; a non-digit byte maps to a value that pushes any number above 255.
-_LUT = np.full(256, 100_000, dtype=np.int32)
-_LUT[48:58] = np.arange(10, dtype=np.int32)
 
 
 @dataclass
@@ -151,12 +147,28 @@ def _fast_block(data, begin: int, end: int, ncols: int, ipix: int, ilab: int, iu
     length = tok_end - tok_start
     if length.max() > 3:
         return None
-    value = _LUT[x[tok_end - 1]]
-    value += (length >= 2) * (10 * _LUT[x[tok_end - 2]])
-    value += (length >= 3) * (100 * _LUT[x[tok_end - 3]])
-    if value.max() > 255:
+    # each number from its last three bytes, the ones before its start zeroed
+    last = tok_end - 1
+    ones = x[last].astype(np.int16)
+    ones -= 48
+    tens = x[last - 1].astype(np.int16)
+    tens -= 48
+    tens *= length >= 2
+    hundreds = x[last - 2].astype(np.int16)
+    hundreds -= 48
+    hundreds *= length >= 3
+    # every byte of every number a digit (a negative difference wraps to a large uint16)
+    worst = np.maximum(ones.view(np.uint16), tens.view(np.uint16))
+    np.maximum(worst, hundreds.view(np.uint16), out=worst)
+    if worst.max() > 9:
         return None
-    images = value.astype(np.uint8).reshape(nlines, SIDE, SIDE)
+    hundreds *= 100
+    tens *= 10
+    hundreds += tens
+    hundreds += ones
+    if hundreds.max() > 255:
+        return None
+    images = hundreds.astype(np.uint8).reshape(nlines, SIDE, SIDE)
     return images, labels, splits
 
 
@@ -217,7 +229,7 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
     ``skip_bad`` drops malformed rows instead (listed in ``CsvTable.bad``); ``force_slow`` parses
     every line with the slow path (tests use it to check that both paths agree).
     """
-    if not data.strip():
+    if not data or data.isspace():
         raise DataError(f"{source}: the file is empty")
     head_end = data.find(b"\n")
     if head_end < 0:
@@ -231,10 +243,10 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
     size = len(data)
     while pos < size:
         stop = data.find(b"\n", min(pos + BLOCK_BYTES, size - 1)) + 1
-        nlines = data.count(b"\n", pos, stop)
         result = None if force_slow else _fast_block(data, pos, stop, ncols, ipix, ilab, iuse)
         if result is not None:
             im, lab, spl = result
+            nlines = len(im)
             images.append(im)
             labels.append(lab)
             splits.append(spl)
@@ -242,6 +254,7 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
             row_no += nlines
         else:
             lines = data[pos:stop].split(b"\n")[:-1]
+            nlines = len(lines)
             im, lab, spl, kept = _slow_block(lines, line_no, ncols, ipix, ilab, iuse, source, bad, skip_bad)
             index = []
             for k in kept:
