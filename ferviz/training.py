@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ferviz import distributed
 from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
@@ -109,7 +110,12 @@ class Trainer:
         if train.labels is None or val.labels is None:
             raise FervizError("training needs labelled train and validation splits")
         self.config, self.run_dir, self.progress, self.log = config, Path(run_dir), progress, log
-        self.device = resolve_device(config.device)
+        self.device = distributed.setup(resolve_device(config.device))
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if config.batch_size % self.world:
+            raise OptionError(f"--batch-size {config.batch_size} must be divisible by the {self.world} processes")
+        if self.rank:
+            self.progress, self.log = False, lambda message: None
         self.channels_last = config.channels_last == "on" or (
             config.channels_last == "auto" and self.device.type == "cpu")
         self.class_names = train.class_names
@@ -123,6 +129,12 @@ class Trainer:
         self.model.to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.step_module: torch.nn.Module = self.model  # what training calls; DDP-wrapped when distributed
+        if self.world > 1:
+            if self.device.type == "cuda":
+                self.model.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model.net)
+            self.step_module = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.augmentation = Augmentation(**config.augmentation) if config.augment else None
         self.train_x = torch.from_numpy(train.images).to(self.device)  # uint8 (N, H, W)
         self.train_y = torch.from_numpy(train.labels).to(self.device)
@@ -150,21 +162,28 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _epoch_seed(self, rank: int) -> int:
+        return (self.config.seed * 100_003 + self.epoch) * 1_009 + rank
+
     def train_epoch(self, bar) -> tuple[float, float, int]:
-        """One pass over the training set; returns (mean loss, accuracy, images)."""
+        """One pass over the training set; returns (mean loss, accuracy, images) over all ranks.
+
+        Every rank draws the same global order and takes its slice of each global batch.
+        """
         cfg, n = self.config, len(self.train_x)
-        torch.manual_seed(cfg.seed * 100_003 + self.epoch)  # dropout; resumable per epoch
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
-        order = torch.randperm(n, generator=g).to(self.device)
+        torch.manual_seed(self._epoch_seed(self.rank))  # dropout; resumable per epoch
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self._epoch_seed(0))).to(self.device)
+        g = torch.Generator().manual_seed(self._epoch_seed(self.rank) + 1)  # augmentation, per rank
         steps = n // cfg.batch_size if n >= cfg.batch_size else 1
+        local = cfg.batch_size // self.world
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
         for step in range(steps):  # the last partial batch is dropped: BatchNorm needs full batches
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][self.rank * local:(self.rank + 1) * local]
             x, y = self._batch(self.train_x[idx], g), self.train_y[idx]
-            logits = self.model(x)
+            logits = self.step_module(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -172,24 +191,28 @@ class Trainer:
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-            bar.update(len(y))
+            bar.update(len(y) * self.world)
             if step % 4 == 0 or step == steps - 1:
                 bar.set_status(f"loss {loss_sum.item() / seen:.3f} acc {correct.item() / seen:.3f}")
-        if not math.isfinite(loss_sum.item()):
+        loss_total, correct_total, seen = distributed.all_sum([loss_sum.item(), correct.item(), seen], self.device)
+        if not math.isfinite(loss_total):
             raise FervizError(f"training diverged at epoch {self.epoch} (loss is not finite); "
                               "lower --lr or check the data")
-        return loss_sum.item() / seen, correct.item() / seen, seen
+        return loss_total / seen, correct_total / seen, int(seen)
 
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
+        """(loss, accuracy) on the validation set; each rank scores every world-th image."""
         self.model.eval()
+        val_x, val_y = self.val_x[self.rank::self.world], self.val_y[self.rank::self.world]
         loss_sum, correct = 0.0, 0
-        for start in range(0, len(self.val_x), 1024):
-            x = self._batch(self.val_x[start:start + 1024], None)
-            y = self.val_y[start:start + 1024]
+        for start in range(0, len(val_x), 1024):
+            x = self._batch(val_x[start:start + 1024], None)
+            y = val_y[start:start + 1024]
             logits = self.model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
+        loss_sum, correct = distributed.all_sum([loss_sum, correct], self.device)
         n = max(len(self.val_x), 1)
         return loss_sum / n, correct / n
 
@@ -208,14 +231,15 @@ class Trainer:
                 self.epoch += 1
                 self._record(train_loss, train_acc, val_loss, val_acc, seen / train_time,
                              time.perf_counter() - start)
-                if cfg.patience and self.bad_epochs >= cfg.patience:
+                if distributed.broadcast_flag(bool(cfg.patience and self.bad_epochs >= cfg.patience), self.device):
                     stopped = "early-stopped"
                     self.log(f"early stop: no better val accuracy for {cfg.patience} epochs")
                     break
         except KeyboardInterrupt:
             stopped = "interrupted"
             self.log(f"interrupted; the last complete epoch ({self.epoch}) is saved in {self.run_dir}")
-        self._write_history()
+        if not self.rank:
+            self._write_history()
         return TrainResult(self.run_dir, self.history, self.best_epoch, self.best_val_accuracy, stopped,
                            total_images / total_time if total_time else 0.0)
 
@@ -230,6 +254,8 @@ class Trainer:
             "val_loss": val_loss, "val_accuracy": val_acc, "images_per_s": images_per_s,
             "seconds": seconds, "lr": self.optimizer.param_groups[0]["lr"],
         })
+        if self.rank:
+            return  # only rank 0 writes
         self.log(f"epoch {self.epoch:3d}  loss {train_loss:.4f}  acc {train_acc:.4f}  "
                  f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  {images_per_s:6.1f} img/s"
                  + ("  *best" if improved else ""))
@@ -324,13 +350,18 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
     """Load the data, build or restore the model, train, and write the run folder."""
     from ferviz.data.sources import open_source, train_val
 
+    distributed.setup(resolve_device(config.device))
+    if not distributed.is_main():
+        log = lambda message: None  # noqa: E731
     ckpt = None
     if resume is not None:
         config, ckpt = load_resume(resume)
         run_dir = Path(resume)
     else:
         config.validate()
-        run_dir = prepare_run_dir(out, overwrite=overwrite)
+        run_dir = prepare_run_dir(out, overwrite=overwrite) if distributed.is_main() else Path(out or ".")
+    if distributed.world_size() > 1:
+        run_dir = Path(distributed.broadcast_object(str(run_dir)))
     splits = open_source(config.data, skip_bad=config.skip_bad)
     train, val = train_val(splits, config.val_fraction, config.seed)
     log(f"data: {config.data}: {len(train)} train / {len(val)} val images, classes: {class_balance_note(train)}")
@@ -339,9 +370,14 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
         trainer.restore(ckpt)
         log(f"resuming {run_dir} after epoch {trainer.epoch}")
     log(f"model: {config.arch}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
-        f"device {trainer.device}{', channels-last' if trainer.channels_last else ''}; "
+        f"device {trainer.device}{', channels-last' if trainer.channels_last else ''}"
+        f"{f', {trainer.world} processes' if trainer.world > 1 else ''}; "
         f"{config.epochs} epochs, batch {config.batch_size}, normalize {config.normalize}, "
         f"augment {'off' if not config.augment else (f'{config.augment_copies} offline copies' if config.augment_copies else 'on the fly')}")
-    write_config(run_dir, config, {"train_images": len(train), "val_images": len(val),
-                                   "class_names": list(train.class_names)})
-    return trainer.fit()
+    if distributed.is_main():
+        write_config(run_dir, config, {"train_images": len(train), "val_images": len(val),
+                                       "class_names": list(train.class_names)})
+    try:
+        return trainer.fit()
+    finally:
+        distributed.teardown()

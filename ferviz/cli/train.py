@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 
 from pathlib import Path
 
@@ -52,29 +53,53 @@ QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt (other options are taken from it).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, overwrite, resume, quiet, **options):
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes on this machine: >1 relaunches this command under torchrun "
+                   "(DistributedDataParallel; gloo on CPU, NCCL on CUDA).")
+def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, overwrite, resume, quiet, nproc,
+          **options):
     """Train a model and write a self-describing run folder.
 
     With no options this trains the report's seed CNN on embedded synthetic faces with a quick
     budget (a few minutes on 2 CPU cores). The run folder gets best.pt, last.pt, history.json,
     history.csv, config.json and curves.png.
     """
+    from ferviz import distributed
     from ferviz.training import TrainConfig, run_training
 
+    if nproc > 1 and not distributed.launched():
+        raise SystemExit(distributed.launch_torchrun(nproc, _argv_without_nproc()))
     quick = data is None and resume is None
     if quick:
         data = QUICK_START["data"]
-        epochs = epochs or QUICK_START["epochs"]
-        batch_size = batch_size or QUICK_START["batch_size"]
+        epochs = QUICK_START["epochs"] if epochs is None else epochs
+        batch_size = QUICK_START["batch_size"] if batch_size is None else batch_size
         echo_err(f"quick start: synthetic faces ({data}), {epochs} epochs, batch {batch_size}; "
                  "give --data for real data and the report's full recipe (40 epochs, batch 256)")
-    config = TrainConfig(data=data, arch=arch, epochs=epochs or 40, batch_size=batch_size or 256,
+    config = TrainConfig(data=data, arch=arch, epochs=40 if epochs is None else epochs,
+                         batch_size=256 if batch_size is None else batch_size,
                          augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
                          **options)
     result = run_training(config, out, overwrite=overwrite, resume=resume, progress=not quiet, log=echo_err)
+    if not distributed.is_main():
+        return
     click.echo(f"best val accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
                f"({result.stopped}, {result.images_per_second:.1f} train images/s)")
     click.echo(f"run folder: {result.run_dir}")
+
+
+def _argv_without_nproc() -> list[str]:
+    """This command's own arguments (from sys.argv), minus --nproc, to hand to torchrun."""
+    argv = sys.argv[sys.argv.index("train"):] if "train" in sys.argv else ["train"]
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _eval_split(data, split, skip_bad):
