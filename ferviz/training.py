@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -226,6 +227,7 @@ class Trainer:
                 with progress_bar(per_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}", self.progress) as bar:
                     train_loss, train_acc, seen = self.train_epoch(bar)
                 train_time = time.perf_counter() - start
+                _fault_injection(self.rank, self.epoch)
                 val_loss, val_acc = self.validate()
                 total_images, total_time = total_images + seen, total_time + train_time
                 self.epoch += 1
@@ -299,6 +301,12 @@ class Trainer:
                         self.run_dir / "curves.png")
 
 
+def _fault_injection(rank: int, epoch: int) -> None:
+    """FERVIZ_FAIL_RANK=R kills rank R after its first epoch (tests that a dead rank stops the job)."""
+    if os.environ.get("FERVIZ_FAIL_RANK") == str(rank) and epoch == 0:
+        os._exit(17)
+
+
 def prepare_run_dir(out: Path | None, *, overwrite: bool, root: Path = Path("runs")) -> Path:
     """The run folder: `out`, refusing to overwrite a previous run unless asked; else runs/run-NNN."""
     if out is None:
@@ -345,9 +353,12 @@ def class_balance_note(train: Dataset) -> str:
 
 
 def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: bool = False,
-                 resume: Path | None = None, progress: bool = True,
+                 resume: Path | None = None, resume_epochs: int | None = None, progress: bool = True,
                  log: Callable[[str], None] = print) -> TrainResult:
-    """Load the data, build or restore the model, train, and write the run folder."""
+    """Load the data, build or restore the model, train, and write the run folder.
+
+    With `resume`, the run's own config is used; `resume_epochs` may extend its epoch budget.
+    """
     from ferviz.data.sources import open_source, train_val
 
     distributed.setup(resolve_device(config.device))
@@ -356,6 +367,8 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
     ckpt = None
     if resume is not None:
         config, ckpt = load_resume(resume)
+        if resume_epochs is not None:
+            config.epochs = resume_epochs
         run_dir = Path(resume)
     else:
         config.validate()

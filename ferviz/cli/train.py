@@ -51,7 +51,8 @@ QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "
               help="Run folder.  [default: the next free runs/run-NNN]")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in --out.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
-              help="Continue the run in this folder from its last.pt (other options are taken from it).")
+              help="Continue the run in this folder from its last.pt. Its own options are used; only --epochs "
+                   "may be given, to extend the budget.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes on this machine: >1 relaunches this command under torchrun "
@@ -80,7 +81,8 @@ def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, over
                          batch_size=256 if batch_size is None else batch_size,
                          augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
                          **options)
-    result = run_training(config, out, overwrite=overwrite, resume=resume, progress=not quiet, log=echo_err)
+    result = run_training(config, out, overwrite=overwrite, resume=resume, resume_epochs=epochs,
+                          progress=not quiet, log=echo_err)
     if not distributed.is_main():
         return
     click.echo(f"best val accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
