@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -77,22 +77,20 @@ class Option:
         if self.type not in (int, float, str, bool):
             raise TypeError(f"option {self.name!r}: type must be int, float, str or bool, not {self.type!r}")
 
-    @property
-    def type_name(self) -> str:
-        return "choice" if self.choices else self.type.__name__
-
     def describe(self) -> str:
         """The accepted values in words: ``int >= 1``, ``one of black|mean|blurred``."""
         if self.choices:
             return "one of " + "|".join(self.choices)
         if self.type is bool:
             return "true|false"
-        bounds = []
+        name = self.type.__name__
+        if self.min is not None and self.max is not None:
+            return f"{name} in [{self.min:g}, {self.max:g}]"
         if self.min is not None:
-            bounds.append(f">= {self.min:g}")
+            return f"{name} >= {self.min:g}"
         if self.max is not None:
-            bounds.append(f"<= {self.max:g}")
-        return f"{self.type.__name__} {' and '.join(bounds)}".strip()
+            return f"{name} <= {self.max:g}"
+        return name
 
     def parse(self, value: Any, owner: str = "") -> Any:
         """`value` (a string from the command line, or already typed) as this option's type."""
@@ -128,7 +126,7 @@ def parse_key_values(pairs) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise OptionError(f"option {pair!r} is not of the form key=value")
+            raise OptionError(f"option {pair!r} is not of the form key=value (as in -p threshold=0.5)")
         out[key.strip()] = value.strip()
     return out
 
@@ -153,7 +151,8 @@ class Request:
     images: (N, H, W) uint8 faces, or None. targets: (N,) int64 class indices into the model's
     ``class_names`` (the class to explain for each image). labels: (N,) int64 true classes in the
     model's order, or None. ids: N names for titles. dataset: a labelled :class:`Dataset` for
-    data-set-level explainers. seed: for anything random (noise starts, jitter).
+    data-set-level explainers. seed: for anything random (noise starts, jitter). progress: an
+    optional ``(done, total)`` callback; explainers report through :meth:`report`.
     """
 
     images: np.ndarray | None = None
@@ -162,6 +161,7 @@ class Request:
     ids: list[str] | None = None
     dataset: Dataset | None = None
     seed: int = 0
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.images is not None:
@@ -182,6 +182,11 @@ class Request:
             elif len(self.ids) != n:
                 raise DataError(f"request ids has {len(self.ids)} entries for {n} images")
             self.ids = [str(i) for i in self.ids]
+
+    def report(self, done: int, total: int) -> None:
+        """Tell the caller how far the work is (`done` of `total` units); silent without a listener."""
+        if self.progress is not None:
+            self.progress(done, total)
 
 
 @dataclass
@@ -235,6 +240,10 @@ class Explainer:
             raise DataError(f"{self.name} explains images: give some (--image FILE or --data SOURCE)")
         if self.needs == "images" and request.targets is None:
             raise DataError(f"{self.name}: the request has no targets")
+        classes = len(self.model.class_names)
+        if request.targets is not None and len(request.targets) and not (
+                0 <= request.targets.min() and request.targets.max() < classes):
+            raise DataError(f"{self.name}: targets must be class indices 0..{classes - 1}")
         if self.needs == "dataset" and request.dataset is None:
             raise DataError(f"{self.name} analyses a data set: give one with --data SOURCE")
         with explaining(self.model):
@@ -323,19 +332,42 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+class LayerReached(Exception):
+    """Raised by a stopping hook (``capture_output(stop=True)``) to end a forward pass early."""
+
+
 @contextmanager
-def capture_output(module: nn.Module) -> Iterator[dict]:
-    """Record `module`'s latest forward output in ``store["output"]``; the hook is always removed."""
+def capture_output(module: nn.Module, *, stop: bool = False) -> Iterator[dict]:
+    """Record `module`'s latest forward output in ``store["output"]``; the hook is always removed.
+
+    With ``stop=True`` the hook ends the forward pass there (the layers after it are not run);
+    use :func:`forward_to` to run the model up to the layer.
+    """
     store: dict = {}
 
     def hook(_module, _inputs, output):
         store["output"] = output
+        if stop:
+            raise LayerReached
 
     handle = module.register_forward_hook(hook)
     try:
         yield store
     finally:
         handle.remove()
+
+
+def forward_to(model: nn.Module, pixels: torch.Tensor, store: dict):
+    """Run `model` on `pixels` until the layer captured into `store` (see capture_output).
+
+    Returns the layer's output, or None when the forward pass never reached the layer.
+    """
+    store.pop("output", None)
+    try:
+        model(pixels)
+    except LayerReached:
+        pass
+    return store.get("output")
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:
@@ -380,10 +412,12 @@ def image_records(model, request: Request) -> list[dict]:
 
 
 def record_title(record: dict) -> str:
-    """``#3 happy (p=0.82), predicted sad``: a short title for one image."""
-    title = f"{record['id']}: {record['target']} (p={record['target_probability']:.2f})"
+    """``#3: happy p=0.82 | true sad``: a short figure title for one image record."""
+    title = f"{record['id']}: {record['target']} p={record['target_probability']:.2f}"
+    if record.get("true") is not None and record["true"] != record["target"]:
+        title += f" | true {record['true']}"
     if record["predicted"] != record["target"]:
-        title += f", pred {record['predicted']}"
+        title += f" | pred {record['predicted']}"
     return title
 
 
@@ -408,7 +442,8 @@ def save(explanation: Explanation, out_dir, fmt: str = "png", *, extra: dict | N
         raise OptionError(f"figure format must be one of {', '.join(FIGURE_FORMATS)}, got {fmt!r}")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()  # plain mkdir (not mkdtemp): the folder gets the usual umask permissions
     try:
         files = _write_all(explanation, tmp, fmt, extra or {})
         _move_into(tmp, out_dir, files)

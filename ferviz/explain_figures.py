@@ -46,7 +46,9 @@ def attribution_grid(faces: np.ndarray, maps: np.ndarray, masked: np.ndarray, ti
         else:
             im = ax_map.imshow(maps[i], cmap="hot", vmin=0, vmax=float(maps[i].max()) or 1.0)
         ax_map.set_title(map_title, fontsize=8)
-        fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.02)
+        colorbar = fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.02)
+        colorbar.ax.tick_params(labelsize=6)
+        colorbar.ax.yaxis.get_offset_text().set_fontsize(6)
         ax_mask.imshow(masked[i], cmap="gray", vmin=0, vmax=255)
         ax_mask.set_title(mask_title, fontsize=8)
         for ax in axes[i]:
@@ -95,8 +97,8 @@ def confusion_figure(row_normalised: np.ndarray, counts: np.ndarray, class_names
     fig.colorbar(im, ax=ax_cm, fraction=0.046, pad=0.02)
     values = [per_class[c] if per_class[c] is not None else 0.0 for c in class_names]
     bars = ax_acc.barh(range(k), values, color="tab:blue")
-    for bar, c in zip(bars, class_names):
-        label = "n/a" if per_class[c] is None else f"{per_class[c]:.0%}"
+    for bar, c, n in zip(bars, class_names, counts.sum(axis=1)):
+        label = "no images" if per_class[c] is None else f"{per_class[c]:.0%} of {n}"
         ax_acc.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, label, va="center", fontsize=8)
     ax_acc.set_yticks(range(k), class_names)
     ax_acc.invert_yaxis()

@@ -1,0 +1,269 @@
+"""`ferviz explain` (run one explainer on a checkpoint) and `ferviz plugins` (what is installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ferviz import registry
+from ferviz.cli import echo_err, main
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+from ferviz.errors import DataError, FervizError, PluginError
+from ferviz.explain import (FIGURE_FORMATS, Explainer, Request, get_explainer, parse_key_values, parse_options,
+                            resolve_targets, save, select_per_class)
+
+#: Images per class explained from --data when --per-class is not given.
+DEFAULT_PER_CLASS = 2
+
+
+def _method_in(args: list[str]) -> str | None:
+    """The value of --method/-m in raw command-line arguments, wherever it appears."""
+    for i, arg in enumerate(args):
+        if arg in ("--method", "-m"):
+            return args[i + 1] if i + 1 < len(args) else None
+        if arg.startswith("--method="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-m") and not arg.startswith("--"):
+            return arg[2:]
+    return None
+
+
+def option_rows(cls: type[Explainer]) -> list[tuple[str, str]]:
+    """(``name=DEFAULT``, ``[type] help``) per declared option, for help tables."""
+    return [(f"{o.name}={o.default}", f"[{o.describe()}] {o.help}") for o in cls.options]
+
+
+class ExplainCommand(click.Command):
+    """`ferviz explain`: its --help also lists the options of the method named by --method."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta["ferviz.explain.args"] = list(args)  # --help is eager: read --method from here
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx, formatter):
+        super().format_help(ctx, formatter)
+        method = _method_in(ctx.meta.get("ferviz.explain.args", []))
+        if method is None:
+            with formatter.section("Methods (--method NAME --help shows a method's options)"):
+                formatter.write_dl([(n, c.summary) for n, c in sorted(registry.explainers().items())])
+            return
+        try:
+            cls = get_explainer(method)
+        except FervizError as exc:
+            formatter.write_paragraph()
+            formatter.write_text(str(exc))
+            return
+        with formatter.section(f"Options of {cls.name} (-p key=value; needs {cls.needs})"):
+            formatter.write_text(cls.summary)
+            formatter.write_paragraph()
+            formatter.write_dl(option_rows(cls) or [("(none)", "")])
+
+
+@main.command(cls=ExplainCommand)
+@click.option("--method", "-m", default=None, help="Explainer name (ferviz plugins lists them).")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file to explain.")
+@click.option("--data", default=None, help="Data source (as for ferviz train), for data-set methods or to pick faces.")
+@click.option("--split", default=None, help="Split of --data.  [default: the test split, else the only one]")
+@click.option("--image", "image_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An image file to explain (repeatable); converted to grayscale and resized.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None,
+              help=f"The first N images of each true class of --data.  [default: {DEFAULT_PER_CLASS} for image "
+                   "methods; all of the split for data-set methods]")
+@click.option("--target", default="predicted", show_default=True,
+              help="Class to explain per image: predicted, true (needs labels) or a class name.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A method option (repeatable); --method NAME --help lists them.")
+@click.option("--format", "fmt", type=click.Choice(FIGURE_FORMATS), default="png", show_default=True,
+              help="Figure file format.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for noise starts and jitter.")
+@checkpoint_options
+@device_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for arrays.npz, figures, summary.json and manifest.json (written atomically).")
+def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, device, out,
+            **load_options):
+    """Explain a checkpoint with one explainer; print the files written.
+
+    \b
+    ferviz explain -m saliency --checkpoint seed.pt --data synthetic --per-class 2 --out out/sal
+    ferviz explain -m confusion --checkpoint seed.pt --data fer2013.csv --split private-test --out out/cm
+    ferviz explain -m filter-ascent --checkpoint seed.pt -p layer=features.relu2 --out out/filters
+    """
+    cls = get_explainer(_required_method(method))
+    given = parse_key_values(params)
+    parse_options(cls, given)  # bad options fail here, before anything is loaded
+    check_inputs(cls, data, image_files)
+    model = load_from_options(checkpoint, load_options, device=resolve(device))
+    explainer = cls(model, **given)  # options that depend on the model (layers) are checked here
+    request = build_request(cls, model, data, split, image_files, per_class, target, seed)
+    echo_err(f"{cls.name}: {describe(request)}, checkpoint {checkpoint} "
+             f"({model.arch or 'model'}, {len(model.class_names)} classes)")
+    request.progress = terminal_progress(cls.name)
+    explanation = explainer.run(request)
+    inputs = {"data": data, "split": split, "target": target, "per_class": per_class,
+              "images": [str(p) for p in image_files]}
+    manifest = save(explanation, out, fmt, extra={"inputs": inputs})
+    files = json.loads(manifest.read_text())["files"]
+    echo_err(f"wrote {len(files)} files to {out}")
+    for name in files:
+        click.echo(str(out / name))
+
+
+def _required_method(method: str | None) -> str:
+    if method is None:
+        raise click.UsageError(f"choose a method with --method: {', '.join(sorted(registry.explainers()))}")
+    return method
+
+
+def check_inputs(cls: type[Explainer], data: str | None, image_files) -> None:
+    """Usage errors for inputs that cannot suit the method, before anything is loaded."""
+    if data and image_files:
+        raise click.UsageError("give --data or --image, not both")
+    if cls.needs == "images" and not (data or image_files):
+        raise click.UsageError(f"{cls.name} explains images: give --image FILE or --data SOURCE")
+    if cls.needs == "dataset" and not data:
+        raise click.UsageError(f"{cls.name} analyses a data set: give --data SOURCE")
+
+
+def describe(request: Request) -> str:
+    if request.dataset is not None:
+        return f"{len(request.dataset)} images of {request.dataset.source} ({request.dataset.split})"
+    return f"{len(request.images)} images" if request.images is not None else "model-level"
+
+
+def build_request(cls, model, data, split, image_files, per_class, target, seed) -> Request:
+    """The Request for `cls` from the command-line inputs (images, targets, data set)."""
+    if cls.needs == "dataset":
+        dataset = _open(data, split).relabelled(model.class_names)
+        return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed)
+    if image_files:
+        images = np.stack([read_image(p, model.input_size) for p in image_files])
+        labels, ids = None, [p.name for p in image_files]
+    elif data:
+        dataset = _open(data, split).relabelled(model.class_names)
+        if dataset.labelled:
+            dataset = select_per_class(dataset, per_class or DEFAULT_PER_CLASS)
+        else:
+            count = (per_class or DEFAULT_PER_CLASS) * len(model.class_names)
+            echo_err(f"{dataset.source}: no labels; explaining the first {count} images")
+            dataset = dataset.subset(np.arange(min(count, len(dataset))))
+        images, labels = dataset.images, dataset.labels
+        ids = ([str(i) for i in dataset.ids] if dataset.ids is not None
+               else [f"{dataset.split}:{k}" for k in range(len(images))])
+    else:
+        return Request(seed=seed)  # model-level method without inputs
+    targets = resolve_targets(model, target, images, labels)
+    return Request(images=images, targets=targets, labels=labels, ids=ids, seed=seed)
+
+
+def terminal_progress(label: str):
+    """A ``(done, total)`` callback drawing ``label: done/total`` on an interactive stderr, else None."""
+    if not sys.stderr.isatty():
+        return None
+
+    def update(done: int, total: int) -> None:
+        click.echo(f"\r{label}: {done}/{total}", err=True, nl=done >= total)
+
+    return update
+
+
+def _open(spec: str, split: str | None):
+    from ferviz.data.sources import open_source, select_split
+
+    return select_split(open_source(spec), split, spec)
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """An image file as uint8 (size, size) grayscale (Pillow: mode L, bilinear resize)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            gray = img.convert("L")
+            if gray.size != (size, size):
+                gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(gray, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- ferviz plugins
+def plugin_table() -> tuple[list[dict], list[str]]:
+    """One row per plugin (loaded, failed, disabled) and the registration conflicts found."""
+    pm = registry.get_plugin_manager()
+    registers: dict[str, dict[str, list[str]]] = {}
+    conflicts: list[str] = []
+    for kind, collect in (("models", registry.models), ("explainers", registry.explainers),
+                          ("data sources", registry.data_readers), ("metrics", registry.metrics)):
+        try:
+            reg = collect()
+        except PluginError as exc:  # a duplicate name: report it, keep listing
+            conflicts.append(str(exc))
+            continue
+        for name, plugin in reg.owner.items():
+            registers.setdefault(plugin, {}).setdefault(kind, []).append(name)
+    rows = []
+    for name, info in pm.infos.items():
+        rows.append({"name": name, "version": info.version, "origin": info.origin, "module": info.module,
+                     "status": "failed" if info.error else "ok", "registers": registers.get(name, {}),
+                     "error": info.error})
+    for name, plugin in pm.list_name_plugin():
+        if name not in pm.infos and plugin is not None:
+            rows.append({"name": name, "version": "", "origin": "in-process", "module": repr(plugin),
+                         "status": "ok", "registers": registers.get(name, {}), "error": None})
+    blocked = {n.strip() for n in os.environ.get(registry.DISABLE_ENV, "").split(",") if n.strip()}
+    for ep in metadata.entry_points(group=registry.PROJECT):
+        if ep.name in blocked:
+            rows.append({"name": ep.name, "version": ep.dist.version if ep.dist else "?",
+                         "origin": ep.dist.name if ep.dist else "?", "module": ep.value, "status": "disabled",
+                         "registers": {}, "error": None})
+    return rows, conflicts
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with full tracebacks) instead of a table.")
+@click.pass_context
+def plugins(ctx, as_json):
+    """List plugins: name, version, origin, what each registers, and any that failed to load."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows, conflicts = plugin_table()
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "conflicts": conflicts}, indent=1))
+        return
+    widths = [max([len(r[key]) for r in rows] + [len(key)]) for key in ("name", "version", "origin")]
+    click.echo(f"{'name':<{widths[0]}}  {'version':<{widths[1]}}  {'origin':<{widths[2]}}  registers")
+    for row in rows:
+        what = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["registers"].items())
+        if row["status"] == "failed":
+            what = "FAILED TO LOAD: " + row["error"].strip().splitlines()[-1]
+        elif row["status"] == "disabled":
+            what = f"disabled by {registry.DISABLE_ENV}"
+        click.echo(f"{row['name']:<{widths[0]}}  {row['version']:<{widths[1]}}  {row['origin']:<{widths[2]}}  "
+                   f"{what or '-'}")
+    for conflict in conflicts:
+        echo_err(f"conflict: {conflict}")
+    if any(r["status"] == "failed" for r in rows):
+        echo_err("some plugins failed to load; `ferviz plugins --json` shows their tracebacks")
+
+
+@plugins.command("show")
+@click.argument("name")
+def show(name):
+    """Describe explainer NAME: summary, what it needs, and its options."""
+    cls = get_explainer(name)
+    click.echo(f"{cls.name}: {cls.summary}")
+    click.echo(f"needs: {cls.needs}    registered by: {registry.explainers().owner[cls.name]}")
+    if not cls.options:
+        click.echo("options: (none)")
+        return
+    click.echo("options (-p key=value):")
+    width = max(len(left) for left, _ in option_rows(cls))
+    for left, right in option_rows(cls):
+        click.echo(f"  {left:<{width}}  {right}")

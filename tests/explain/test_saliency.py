@@ -1,0 +1,75 @@
+"""Vanilla saliency: known answers on a model that only looks at one patch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferviz.errors import DataError, OptionError
+from ferviz.explain import run_explainer
+from tests.explain.helpers import PATCH, STD, patch_linear_model
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return patch_linear_model()
+
+
+def test_saliency_mass_lies_in_the_patch_the_model_sees(linear, random_faces):
+    exp = run_explainer("saliency", linear, images=random_faces.images[:5])
+    saliency = exp.arrays["saliency"]
+    assert saliency.shape == (5, 48, 48) and saliency.dtype == np.float32
+    outside = saliency.copy()
+    outside[:, :PATCH, :PATCH] = 0
+    assert np.all(saliency[:, :PATCH, :PATCH].sum(axis=(1, 2)) > 0)
+    assert not outside.any(), "saliency outside the patch the model looks at"
+
+
+def test_saliency_equals_the_absolute_weight_of_the_target(linear, random_faces):
+    targets = np.array([0, 3, 6])
+    exp = run_explainer("saliency", linear, images=random_faces.images[:3], targets=targets)
+    weight = linear.net[1].weight.detach().numpy().reshape(7, 48, 48)
+    np.testing.assert_allclose(exp.arrays["saliency"], np.abs(weight[targets]) / STD, rtol=1e-5, atol=1e-8)
+    np.testing.assert_array_equal(exp.arrays["targets"], targets)
+
+
+def test_mask_keeps_pixels_above_threshold_times_max(linear, random_faces):
+    exp = run_explainer("saliency", linear, images=random_faces.images[:2], options={"threshold": "0.5"})
+    sal, mask = exp.arrays["saliency"], exp.arrays["mask"]
+    np.testing.assert_array_equal(mask, sal >= 0.5 * sal.max(axis=(1, 2), keepdims=True))
+    assert not mask[:, PATCH:, :].any() and not mask[:, :, PATCH:].any()
+    top = run_explainer("saliency", linear, images=random_faces.images[:2], options={"threshold": "1"})
+    assert top.arrays["mask"].sum(axis=(1, 2)).tolist() == [1, 1]
+
+
+def test_batches_do_not_change_the_result(linear, random_faces):
+    images = random_faces.images[:5]
+    whole = run_explainer("saliency", linear, images=images, options={"batch_size": "64"})
+    pieces = run_explainer("saliency", linear, images=images, options={"batch_size": "2"})
+    np.testing.assert_array_equal(whole.arrays["saliency"], pieces.arrays["saliency"])
+
+
+def test_long_selections_are_split_into_figure_pages(linear, random_faces):
+    exp = run_explainer("saliency", linear, images=random_faces.images[:10])
+    assert sorted(exp.figures) == ["saliency-p1", "saliency-p2"]
+    assert len(exp.figures["saliency-p1"].axes) == 8 * 3 + 8  # three panels + a colour bar per image
+    assert [r["id"] for r in exp.summary["images"]][:2] == ["#0", "#1"]
+
+
+def test_targets_default_to_the_predicted_class(linear, random_faces):
+    images = random_faces.images[:4]
+    exp = run_explainer("saliency", linear, images=images)
+    predicted = linear.predict_proba(images).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(exp.arrays["targets"], predicted)
+    assert all(r["target"] == r["predicted"] for r in exp.summary["images"])
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan"])
+def test_bad_threshold_is_refused_before_any_work(linear, value):
+    with pytest.raises(OptionError, match=r"threshold=.*expected float in \[0, 1\]"):
+        run_explainer("saliency", linear, images=np.zeros((1, 48, 48), np.uint8), options={"threshold": value})
+
+
+def test_saliency_needs_images(linear):
+    with pytest.raises(DataError, match="explains images"):
+        run_explainer("saliency", linear)
