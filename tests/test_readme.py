@@ -1,0 +1,38 @@
+"""The README's promises: its plugin example runs, and CI runs the README's own test command."""
+
+import re
+import subprocess
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ferviz.explain import run_explainer
+from ferviz.registry import hookimpl
+
+from tests.conftest import make_loaded
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_plugin_example_runs_as_written():
+    block = re.search(r"```python\n# ferviz_example/plugin.py\n(.*?)```", README, re.S).group(1)
+    module = types.ModuleType("readme_plugin")
+    exec(compile(block, "README.md", "exec"), module.__dict__)
+    cls = module.GradientTimesInput
+    assert isinstance(module.register_explainers, types.FunctionType)
+    assert hookimpl  # the example uses ferviz's own marker
+    model = make_loaded(seed=0)
+    images = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    result = run_explainer(cls, model, images=images, options={"reference": "128"})
+    assert result.arrays["attributions"].shape == (3, 48, 48)
+    assert np.isfinite(result.arrays["attributions"]).all()
+    assert "gradient-x-input" in result.figures
+
+
+def test_ci_runs_the_readme_test_command():
+    extracted = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    assert "pytest" in extracted and "constraints.txt" in extracted
+    assert f"<!-- ci:test -->\n```bash\n{extracted}\n```" in README
