@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images,
+from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
                             gaussian_blur, image_records, record_title)
 from ferviz.explain_figures import attribution_grid, page_names
 from ferviz.registry import hookimpl
@@ -71,7 +71,8 @@ class IntegratedGradients(Explainer):
 
     def attribute(self, request: Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(attributions (N, H, W) summed over channels, Captum's delta (N,), S(x) - S(x') (N,))."""
-        ig = CaptumIG(self.model)
+        fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
+        ig = CaptumIG(fast)
         attributions, deltas, gaps = [], [], []
         targets = torch.as_tensor(request.targets, dtype=torch.int64)
         for part in chunks(len(request.images), self.opts.batch_size):
@@ -82,7 +83,7 @@ class IntegratedGradients(Explainer):
                                        internal_batch_size=self.opts.internal_batch_size,
                                        return_convergence_delta=True)
             with torch.no_grad():
-                scores = self.model(torch.cat([x, base])).gather(1, torch.cat([t, t]).view(-1, 1)).view(2, -1)
+                scores = fast(torch.cat([x, base])).gather(1, torch.cat([t, t]).view(-1, 1)).view(2, -1)
             attributions.append(attr.sum(dim=1).detach().float().cpu())
             deltas.append(delta.detach().float().cpu())
             gaps.append((scores[0] - scores[1]).float().cpu())

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images,
+from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
                             image_records, record_title)
 from ferviz.explain_figures import attribution_grid, page_names
 from ferviz.registry import hookimpl
@@ -54,9 +54,13 @@ class Saliency(Explainer):
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
     )
 
+    def attribute(self, request: Request) -> np.ndarray:
+        """(N, H, W) float32 saliency maps, without figures."""
+        grad = input_gradients(folded(self.model), request.images, request.targets, self.opts.batch_size)
+        return grad.abs().amax(dim=1).numpy().astype(np.float32)
+
     def explain(self, request: Request) -> Explanation:
-        grad = input_gradients(self.model, request.images, request.targets, self.opts.batch_size)
-        saliency = grad.abs().amax(dim=1).numpy().astype(np.float32)  # (N, H, W)
+        saliency = self.attribute(request)
         faces = display_images(self.model, request.images)
         peak = saliency.reshape(len(saliency), -1).max(axis=1).reshape(-1, 1, 1)
         mask = saliency >= self.opts.threshold * peak
