@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: str = "auto"  # auto = on for CPU, off for CUDA
+    deterministic: bool = False  # CUDA: deterministic kernels only (CPU runs are bit-exact already)
     skip_bad: bool = False
 
     def validate(self) -> None:
@@ -113,6 +114,10 @@ class Trainer:
         self.config, self.run_dir, self.progress, self.log = config, Path(run_dir), progress, log
         self.device = distributed.setup(resolve_device(config.device))
         self.rank, self.world = distributed.rank(), distributed.world_size()
+        if config.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
         if config.batch_size % self.world:
             raise OptionError(f"--batch-size {config.batch_size} must be divisible by the {self.world} processes")
         if self.rank:
