@@ -180,17 +180,15 @@ def _open(spec: str, split: str | None):
 
 
 def read_image(path: Path, size: int) -> np.ndarray:
-    """An image file as uint8 (size, size) grayscale (Pillow: mode L, bilinear resize)."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as uint8 (size, size) grayscale, converted as every image reader does
+    (EXIF orientation, ITU-R 601 luma, center crop, resize: see ferviz.data.imagefolder)."""
+    from ferviz.data.imagefolder import decode_image
 
     try:
-        with Image.open(path) as img:
-            gray = img.convert("L")
-            if gray.size != (size, size):
-                gray = gray.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode_image(data, str(path), size)
 
 
 # ----------------------------------------------------------------------------- ferviz plugins

@@ -125,7 +125,7 @@ def test_unreadable_image_and_missing_checkpoint(tiny_checkpoint, tmp_path):
     text = tmp_path / "note.png"
     text.write_text("not an image")
     result = explain(tiny_checkpoint, tmp_path / "o", "-m", "saliency", "--image", text)
-    assert result.exit_code == 1 and "not a readable image" in result.output
+    assert result.exit_code == 1 and "unreadable image" in result.output
     result = explain(tmp_path / "missing.pt", tmp_path / "o", "-m", "saliency", "--image", text)
     assert result.exit_code == 1 and "no such file" in result.output
 
