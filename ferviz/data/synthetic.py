@@ -57,8 +57,6 @@ come from independent streams.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -598,6 +596,8 @@ def render_examples(dataset: Dataset, path, per_class: int = 6) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from ferviz.figures import save_figure
+
     if dataset.labels is None:
         raise DataError(f"{dataset.source}: render_examples needs labelled faces")
     if per_class < 1:
@@ -621,16 +621,4 @@ def render_examples(dataset: Dataset, path, per_class: int = 6) -> None:
                 axes[rows * c + 1, j].imshow(red.copy())
     fig.subplots_adjust(left=0.8 / (per_class + 0.8), right=0.99, top=0.99, bottom=0.01,
                         wspace=0.05, hspace=0.05)
-    _save_atomic(fig, Path(path))
-
-
-def _save_atomic(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    save_figure(fig, Path(path), dpi="figure")
