@@ -13,6 +13,12 @@ back with ``torch.load(weights_only=True)``:
     checksum                   SHA-256 over the tensors of state_dict, checked on load
     resume                     optional: optimizer/early-stopping/RNG state for --resume
 
+Loading never trusts the file: the zip records' CRC-32 are checked (torch does not, so a flipped
+class name would load silently) and their decompressed size is capped; every field is type- and
+range-checked; the network is first built on the meta device and compared with the weights,
+so hostile ``arch_args`` cannot make it allocate; NaN or infinite weights are refused. Anything
+wrong raises `CheckpointError` (`UnknownNameError` for an unregistered architecture).
+
 Other formats: a TorchScript file (runs code from the file, so only with ``trust=True``), a plain
 state_dict with an architecture name, or anything a plugin's ``load_checkpoint`` hook accepts.
 """
@@ -21,10 +27,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
+import re
+import tarfile
 import tempfile
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,11 +42,20 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES, __version__
-from ferviz.errors import CheckpointError, FervizError
+from ferviz.errors import CheckpointError, DataError, FervizError, OptionError, UnknownNameError
 from ferviz.preprocessing import Preprocessing
 
 FORMAT = "ferviz-checkpoint"
 FORMAT_VERSION = 1
+#: Cap on what a checkpoint's zip records hold decompressed, in all, and on their ratio to the
+#: file's size: torch inflates a compressed record whole, so a "zip bomb" would fill memory.
+MAX_CHECKPOINT_BYTES = 4 * 2**30
+MAX_INFLATION = 100
+#: Bounds of the input spec of a checkpoint (a hostile size would make `pixels` allocate).
+MAX_INPUT_SIZE = 4096
+MAX_INPUT_CHANNELS = 64
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+               IndexError, OverflowError)
 
 
 class LoadedModel(nn.Module):
@@ -70,8 +89,20 @@ class LoadedModel(nn.Module):
         return torch.device("cpu")
 
     def pixels(self, images) -> torch.Tensor:
-        """uint8 (N, H, W) images (numpy or tensor) -> float (N, C, H, W) pixels on this model's device."""
-        x = torch.as_tensor(images)
+        """uint8 (N, H, W) images (numpy or tensor) -> float (N, C, H, W) pixels on this model's device.
+
+        Float input (0-255 scale) is taken as is; NaN or infinite values raise DataError.
+        """
+        try:
+            x = torch.as_tensor(images)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"images must be a numeric array (N, H, W) or (N, C, H, W): {exc}") from None
+        if x.dtype == torch.bool or x.is_complex() or x.ndim not in (3, 4) or 0 in x.shape[-2:]:
+            raise DataError(f"images must be (N, H, W) or (N, C, H, W) pixels, got {x.dtype} {tuple(x.shape)}")
+        if x.ndim == 4 and x.shape[1] not in (1, self.in_channels):
+            raise DataError(f"images have {x.shape[1]} channels; this model takes {self.in_channels}")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise DataError("images hold NaN or infinite pixel values")
         if x.ndim == 3:
             x = x.unsqueeze(1)
         x = x.to(self.device, torch.float32)
@@ -113,7 +144,7 @@ def build_model(arch: str, **arch_args) -> nn.Module:
     try:
         return factory(**arch_args)
     except TypeError as exc:
-        raise FervizError(f"model {arch!r} does not accept arguments {arch_args}: {exc}") from exc
+        raise FervizError(f"model {arch!r} does not accept arguments {_short(arch_args)}: {exc}") from exc
 
 
 def tensor_checksum(state_dict: dict) -> str:
@@ -137,10 +168,17 @@ def atomic_write(path: Path, mode: str = "wb"):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(path: Path, model: LoadedModel, **extra) -> Path:
@@ -170,7 +208,46 @@ def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except _ZIP_ERRORS:
+        return False
+
+
+def _check_zip_records(path: Path) -> None:
+    """A zip checkpoint's records: bounded decompressed size, and intact (CRC-32).
+
+    torch checks neither: a bit flip in the pickled metadata (class names, preprocessing) would
+    load silently, and a compressed record is inflated whole into memory.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            total = sum(i.file_size for i in infos)
+            limit = min(MAX_CHECKPOINT_BYTES, MAX_INFLATION * path.stat().st_size + 2**20)
+            if total > limit:
+                raise CheckpointError(f"checkpoint {path}: its records hold {total:,} bytes decompressed, "
+                                      f"more than the {limit:,} byte limit; refused")
+            for info in infos:
+                if info.CRC == 0:
+                    continue  # torch.save after set_crc32_options(False) writes no CRC
+                try:
+                    with zf.open(info) as f:
+                        while f.read(1 << 20):  # zipfile checks the CRC-32 at the end
+                            pass
+                except zipfile.BadZipFile as exc:
+                    raise CheckpointError(f"checkpoint {path}: record {info.filename!r} fails its CRC-32 "
+                                          f"check; the file is corrupted ({exc})") from None
+    except CheckpointError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({str(exc)[:200]})") from None
+
+
+def _is_legacy_tar(path: Path) -> bool:
+    """torch's oldest format, a tar archive (torch refuses it with weights_only, after making a temp dir)."""
+    try:
+        with tarfile.open(path, "r:"):
+            return True
+    except (tarfile.TarError, OSError, EOFError, ValueError):
         return False
 
 
@@ -179,24 +256,136 @@ def read_checkpoint_dict(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
+    if zipfile.is_zipfile(path):
+        _check_zip_records(path)
+    elif _is_legacy_tar(path):
+        raise CheckpointError(f"checkpoint {path}: torch's legacy tar format cannot be loaded safely; "
+                              "re-save it with a current torch")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise CheckpointError(
-            f"checkpoint {path}: refused; it holds objects that would run code when loaded "
-            f"({first[:200]}). ferviz only loads tensors and plain values."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({str(exc)[:200]})") from None
+        text = str(exc)
+        unsafe = re.search(r"GLOBAL (\S+) was not an allowed global|unsupported GLOBAL (\S+)|"
+                           r"reduce for unrecognized function|Can only create new object", text)
+        if unsafe:
+            what = next((g for g in unsafe.groups() if g), unsafe.group(0))
+            raise CheckpointError(
+                f"checkpoint {path}: refused; it holds objects that would run code when loaded "
+                f"({what[:200]}). ferviz only loads tensors and plain values."
+            ) from None
+        detail = text.rsplit("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+        raise CheckpointError(f"checkpoint {path}: unreadable or truncated (not a valid pickle: "
+                              f"{(detail[0] if detail else text)[:200]})") from None
+    except Exception as exc:  # noqa: BLE001  torch.load parses an untrusted file: any failure means a bad file
+        raise CheckpointError(f"checkpoint {path}: unreadable or truncated "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(obj).__name__}")
     return obj
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _check_fields(ckpt: dict, path: Path) -> None:
+    """CheckpointError unless every field `_from_ferviz_dict` uses has the right type and range."""
+    def bad(field, what):
+        return CheckpointError(f"checkpoint {path}: field {field!r} must be {what}, got {_brief(ckpt[field])}")
+
+    if not isinstance(ckpt["arch"], str) or not ckpt["arch"]:
+        raise bad("arch", "an architecture name")
+    args = ckpt["arch_args"]
+    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+        raise bad("arch_args", "a dict of keyword arguments")
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) and v.layout == torch.strided
+            and not v.is_quantized for k, v in state.items()):
+        raise bad("state_dict", "a dict of names to (dense) tensors")
+    names = ckpt["class_names"]
+    if (not isinstance(names, (list, tuple)) or not names or not all(isinstance(c, str) and c for c in names)
+            or len(set(names)) != len(names)):
+        raise bad("class_names", "a list of distinct class names")
+    spec = ckpt["input"]
+    if (not isinstance(spec, dict) or not _is_int(spec.get("channels")) or not _is_int(spec.get("size"))
+            or not 1 <= spec["channels"] <= MAX_INPUT_CHANNELS or not 1 <= spec["size"] <= MAX_INPUT_SIZE):
+        raise bad("input", f"{{'channels': 1..{MAX_INPUT_CHANNELS}, 'size': 1..{MAX_INPUT_SIZE}}}")
+    prep = ckpt["preprocessing"]
+    if (not isinstance(prep, dict) or not set(prep) <= {"mode", "mean", "std"}
+            or not isinstance(prep.get("mode", ""), str)
+            or not all(_is_number(prep[k]) for k in ("mean", "std") if k in prep)):
+        raise bad("preprocessing", "{'mode': str, 'mean': number, 'std': number}")
+    # optional fields that reports read
+    if "history" in ckpt and not (isinstance(ckpt["history"], list)
+                                  and all(isinstance(h, dict) for h in ckpt["history"])):
+        raise bad("history", "a list of per-epoch dicts")
+    if "train_config" in ckpt and not isinstance(ckpt["train_config"], dict):
+        raise bad("train_config", "a dict")
+
+
+def _brief(value) -> str:
+    text = repr(value) if not isinstance(value, torch.Tensor) else f"a tensor {tuple(value.shape)}"
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _short(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict, path: Path) -> None:
+    """Build the network on the meta device (no memory), compare its tensors with `state`, and
+    check that it takes `spec`'s input and gives one output per class.
+
+    Refuses a file whose arch_args would build a network larger than its weights (or one that
+    cannot be built at all) before a real, allocating build. A factory that needs real tensors
+    in ``__init__`` (NotImplementedError or a "meta" error) is left to the real build.
+    """
+    try:
+        with torch.device("meta"):
+            probe = build_model(arch, **arch_args)
+    except FervizError:
+        raise
+    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
+        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
+            return  # a factory that needs real tensors in __init__: the real build decides
+        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
+                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    if want != have:
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        shape = [k for k in want if k in have and want[k] != have[k]]
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
+                  f"{shape[0]} is {list(have[shape[0]])} in the file, {list(want[shape[0]])} in the network")
+        raise CheckpointError(f"checkpoint {path}: weights do not fit architecture {arch!r} "
+                              f"with arguments {_short(arch_args)}: {detail}")
+    # one forward pass on meta tensors: the input spec fits the network, one output per class
+    channels, size = spec["channels"], spec["size"]
+    try:
+        with torch.no_grad():
+            out = probe.eval()(torch.empty(1, channels, size, size, device="meta"))
+    except Exception as exc:  # noqa: BLE001
+        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
+            return
+        raise CheckpointError(f"checkpoint {path}: input {channels}x{size}x{size} does not fit architecture "
+                              f"{arch!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, len(class_names)):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} gives outputs of shape {got} "
+                              f"for one image, but the file names {len(class_names)} classes")
+
+
 def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
     version = ckpt.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _is_int(version) or version < 1:
+        raise CheckpointError(f"checkpoint {path}: format version {version!r} is not a version number")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path}: format version {version!r} is newer than this ferviz understands "
             f"({FORMAT_VERSION}); upgrade ferviz"
@@ -205,21 +394,44 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
                if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path}: missing fields {missing}")
+    _check_fields(ckpt, path)
     state = ckpt["state_dict"]
-    if "checksum" in ckpt and tensor_checksum(state) != ckpt["checksum"]:
-        raise CheckpointError(f"checkpoint {path}: tensor checksum mismatch; the file is corrupted")
-    net = build_model(ckpt["arch"], **ckpt["arch_args"])
+    if "checksum" in ckpt:
+        try:
+            same = tensor_checksum(state) == ckpt["checksum"]
+        except (RuntimeError, TypeError, ValueError):
+            same = False
+        if not same:
+            raise CheckpointError(f"checkpoint {path}: tensor checksum mismatch; the file is corrupted")
+    for name, t in state.items():
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"checkpoint {path}: weight {name} holds NaN or infinite values")
+    arch, arch_args = ckpt["arch"], ckpt["arch_args"]
+    try:
+        _check_fit(arch, arch_args, state, ckpt["class_names"], ckpt["input"], path)
+        net = build_model(arch, **arch_args)
+    except (CheckpointError, UnknownNameError):
+        raise
+    except FervizError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
+        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
+                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {str(exc)[:200]}") from None
     try:
         net.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"checkpoint {path}: weights do not fit architecture {ckpt['arch']!r}: {str(exc).splitlines()[0]}"
         ) from None
+    try:
+        preprocessing = Preprocessing(**ckpt["preprocessing"])
+    except FervizError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
     meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
     return LoadedModel(
-        net, ckpt["class_names"], Preprocessing(**ckpt["preprocessing"]),
-        in_channels=int(ckpt["input"]["channels"]), input_size=int(ckpt["input"]["size"]),
-        arch=ckpt["arch"], arch_args=ckpt["arch_args"], meta=meta, source=str(path),
+        net, ckpt["class_names"], preprocessing,
+        in_channels=ckpt["input"]["channels"], input_size=ckpt["input"]["size"],
+        arch=arch, arch_args=arch_args, meta=meta, source=str(path),
     )
 
 
@@ -237,8 +449,20 @@ def _declared(options: dict, path: Path, what: str) -> tuple[tuple[str, ...], Pr
     if isinstance(normalize, str):
         mode, _, rest = normalize.partition(":")
         mean, _, std = rest.partition(",")
-        normalize = Preprocessing(mode, float(mean or 0), float(std or 1))
+        try:
+            mean, std = float(mean or 0), float(std or 1)
+        except ValueError:
+            raise OptionError(f"--normalize {normalize!r}: mean and std must be numbers "
+                              "(standard:MEAN,STD | unit | none)") from None
+        normalize = Preprocessing(mode, mean, std)
     return tuple(classes), normalize
+
+
+def _int_option(options: dict, key: str, default: int) -> int:
+    try:
+        return int(options.get(key, default))
+    except (TypeError, ValueError):
+        raise OptionError(f"option {key} must be an integer, got {options.get(key)!r}") from None
 
 
 def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> LoadedModel:
@@ -263,9 +487,13 @@ def _load_any(path: Path, options: dict) -> LoadedModel:
                 "pass --trust if you trust its author"
             )
         classes, prep = _declared(options, path, "a TorchScript file")
-        net = torch.jit.load(str(path), map_location="cpu")
-        return LoadedModel(net, classes, prep, in_channels=int(options.get("channels", 1)),
-                           input_size=int(options.get("size", 48)), arch="torchscript", source=str(path))
+        try:
+            net = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001  a damaged or foreign TorchScript file
+            raise CheckpointError(f"checkpoint {path}: unreadable TorchScript file "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        return LoadedModel(net, classes, prep, in_channels=_int_option(options, "channels", 1),
+                           input_size=_int_option(options, "size", 48), arch="torchscript", source=str(path))
     from ferviz import registry
 
     try:
@@ -288,7 +516,7 @@ def _load_any(path: Path, options: dict) -> LoadedModel:
         classes, prep = _declared(options, path, "a plain state_dict")
         fake = {"arch": arch, "arch_args": {"num_classes": len(classes), **options.get("arch_args", {})},
                 "state_dict": ckpt, "class_names": list(classes),
-                "input": {"channels": options.get("channels", 1), "size": options.get("size", 48)},
+                "input": {"channels": _int_option(options, "channels", 1), "size": _int_option(options, "size", 48)},
                 "preprocessing": prep.to_dict(), "version": FORMAT_VERSION}
         return _from_ferviz_dict(fake, path)
     loaded = registry.get_plugin_manager().hook.load_checkpoint(path=path, options=options)

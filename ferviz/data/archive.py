@@ -13,7 +13,10 @@ Guards, since archives come from the internet:
 * operating-system clutter (``__MACOSX/``, names starting with ``.``, ``Thumbs.db``,
   ``desktop.ini``) is ignored;
 * every member is read with a cap on its decompressed size (`MemberTooLarge`), so a zip bomb
-  stops at the cap instead of filling memory;
+  stops at the cap instead of filling memory; a zip member is never inflated past its declared
+  size, and a tar extended header (pax, GNU long name), which tarfile reads whole, is refused
+  above `MAX_TAR_HEADER_BYTES`;
+* in a folder, only regular files are members (a FIFO would block the reader forever);
 * a truncated or corrupt archive raises `DataError` naming the archive and, where known, the
   member.
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -35,7 +40,9 @@ from ferviz.errors import DataError
 MAX_MEMBER_BYTES = 50 * 2**20
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError, OSError, ValueError,
-                NotImplementedError, RuntimeError)
+                NotImplementedError, RuntimeError, struct.error, IndexError, OverflowError)
+#: Cap on one tar extended header (pax, GNU long name): tarfile reads each one whole into memory.
+MAX_TAR_HEADER_BYTES = 1 << 20
 
 
 class MemberError(DataError):
@@ -163,6 +170,8 @@ class DirTree(Tree):
                     st = os.stat(full)
                 except OSError:
                     continue  # a dangling link
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # a FIFO (reading it would hang), a device, a socket
                 out.append(Member(name, st.st_size))
         return out
 
@@ -197,12 +206,12 @@ class ZipTree(Tree):
         super().__init__(path)
         try:
             self.zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except _READ_ERRORS as exc:
             raise DataError(f"{path}: not a readable zip archive (truncated or corrupt?): {exc}") from None
         self._infos = {}
         for info in self.zf.infolist():
-            if info.is_dir():
-                continue
+            if info.filename.endswith("/"):
+                continue  # a folder
             name = safe_name(info.filename)
             if name is None:
                 self.skipped_unsafe += 1
@@ -230,7 +239,9 @@ class ZipTree(Tree):
                 continue
             try:
                 with self.zf.open(info) as f:
-                    data = f.read(max_bytes + 1)
+                    # zipfile stops at the declared size (a lying one then fails the CRC); asking for
+                    # no more keeps a bomb that lies about its size from inflating up to max_bytes
+                    data = f.read(info.file_size + 1)
             except _READ_ERRORS as exc:
                 yield name, MemberError(f"{self.path}: {name}: cannot be read (corrupt or truncated archive?): {exc}", name)
                 continue
@@ -243,6 +254,19 @@ class ZipTree(Tree):
         self.zf.close()
 
 
+class _CappedTarInfo(tarfile.TarInfo):
+    """TarInfo that refuses an extended header (pax, GNU long name) above `MAX_TAR_HEADER_BYTES`:
+    tarfile reads such a header whole, so a huge declared size would be a memory bomb."""
+
+    def _proc_member(self, tf):
+        if (self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                          tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+                and self.size > MAX_TAR_HEADER_BYTES):
+            raise tarfile.SubsequentHeaderError(
+                f"extended header of {self.size:,} bytes (more than {MAX_TAR_HEADER_BYTES:,}); refused")
+        return super()._proc_member(tf)
+
+
 class TarTree(Tree):
     """A tar archive, compressed or not. Reading is one sequential pass."""
 
@@ -253,8 +277,8 @@ class TarTree(Tree):
 
     def _open(self) -> tarfile.TarFile:
         try:
-            return tarfile.open(self.path, "r:*")
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            return tarfile.open(self.path, "r:*", tarinfo=_CappedTarInfo)
+        except _READ_ERRORS as exc:
             raise DataError(f"{self.path}: not a readable tar archive (truncated or corrupt?): {exc}") from None
 
     def _walk(self, limit: int | None = None):
@@ -266,7 +290,7 @@ class TarTree(Tree):
             while True:
                 try:
                     info = tf.next()
-                except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                except _READ_ERRORS as exc:
                     after = f" after member {last!r}" if last else ""
                     raise DataError(f"{self.path}: truncated or corrupt tar archive{after}: {exc}") from None
                 if info is None:
@@ -323,8 +347,10 @@ class TarTree(Tree):
                 continue
             try:
                 f = tf.extractfile(info)
-                data = f.read(max_bytes + 1) if f is not None else b""
-            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                # the member holds info.size bytes (<= max_bytes): read() with a larger count
+                # would make the buffered reader allocate max_bytes up front, for every image
+                data = f.read(info.size + 1) if f is not None else b""
+            except _READ_ERRORS as exc:
                 raise DataError(f"{self.path}: {name}: truncated or corrupt tar archive: {exc}") from None
             if len(data) != info.size:
                 raise DataError(f"{self.path}: {name}: truncated tar archive "

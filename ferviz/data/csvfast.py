@@ -70,7 +70,10 @@ def parse_header(line: bytes, source: str) -> tuple[int, int, int, int | None]:
     line = line.rstrip(b"\r\n")
     if line.startswith(b"\xef\xbb\xbf"):
         line = line[3:]
-    names = [_norm_header(n) for n in next(csv.reader([line.decode("utf-8", "replace")]), [])]
+    try:
+        names = [_norm_header(n) for n in next(csv.reader([line.decode("utf-8", "replace")]), [])]
+    except csv.Error as exc:
+        raise DataError(f"{source}: line 1: not a readable CSV header ({exc})") from None
     missing = [col for col in ("emotion", "pixels") if col not in names]
     if missing:
         raise DataError(
@@ -186,12 +189,14 @@ def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, ba
             if len(fields) != ncols:
                 raise ValueError(f"{len(fields)} fields, expected {ncols}")
             lab_text = fields[ilab].strip()
-            try:
-                label = int(lab_text)
-            except ValueError:
-                raise ValueError(f"emotion {lab_text!r} is not an integer") from None
-            if not 0 <= label < NUM_LABELS:
-                raise ValueError(f"emotion {label} is outside 0-{NUM_LABELS - 1}")
+            # plain ASCII digits only: int() would also take "0_3", "\uff13" or thousands of digits
+            digits = lab_text[1:] if lab_text[:1] in ("+", "-") else lab_text
+            if not (digits.isascii() and digits.isdigit()):
+                raise ValueError(f"emotion {lab_text[:20]!r} is not an integer")
+            if lab_text[:1] == "-" or len(digits.lstrip("0")) > 1 or int(digits) >= NUM_LABELS:
+                raise ValueError(f"emotion {lab_text[:20]}{'...' if len(lab_text) > 20 else ''} "
+                                 f"is outside 0-{NUM_LABELS - 1}")
+            label = int(digits)
             split = None
             if iuse is not None:
                 usage = fields[iuse].strip()
@@ -205,6 +210,8 @@ def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, ba
             for i, tok in enumerate(tokens):
                 if not (tok.isascii() and tok.isdigit()):
                     raise ValueError(f"pixel {i + 1} ({tok[:20]!r}) is not a number 0-255")
+                if len(tok.lstrip("0")) > 3:  # also keeps int() off numbers of thousands of digits
+                    raise ValueError(f"pixel {i + 1} ({tok[:20]}{'...' if len(tok) > 20 else ''}) is above 255")
                 v = int(tok)
                 if v > 255:
                     raise ValueError(f"pixel {i + 1} is {v}, above 255")

@@ -42,7 +42,7 @@ import numpy as np
 
 from ferviz import FER2013_CLASSES
 from ferviz.data import Dataset, cache
-from ferviz.data.archive import DirTree, MemberError, TarTree, archive_kind, open_tree, suffix
+from ferviz.data.archive import MAX_MEMBER_BYTES, DirTree, MemberError, TarTree, archive_kind, open_tree, suffix
 from ferviz.data.csvfast import FERPLUS_COLUMNS, FERPLUS_TO_FER, parse_fer_csv, parse_ferplus
 from ferviz.data.npzfile import load_npz, save_npz  # noqa: F401  (re-exported)
 from ferviz.data.imagefolder import (decode_image, decode_quietly, find_layout, is_image_name, looks_labelled,
@@ -160,6 +160,8 @@ class CsvReader(Reader):
         path = _existing(location, self.kind)
         if path.is_dir():
             raise DataError(f"{path}: is a folder, not a CSV file (use folder:{location})")
+        if not path.is_file():
+            raise DataError(f"{path}: not a regular file (a device or a pipe?)")
         contempt = str(given.get("contempt", "drop")).lower()
         if contempt not in ("drop", "keep"):
             raise DataError(f"csv: option contempt must be 'drop' or 'keep', got {contempt!r}")
@@ -364,7 +366,12 @@ class FolderReader(Reader):
                         raise
                     members = tree.members(partial=True)
                     notes.append(f"{tree.truncated} (the images after it were not read)")
-            splits, bad = read_layout(tree, members, str(path), skip_bad=skip_bad, limit=limit)
+            try:
+                splits, bad = read_layout(tree, members, str(path), skip_bad=skip_bad, limit=limit)
+            except DataError as exc:
+                if not notes:
+                    raise
+                raise DataError(f"{exc}; {notes[0]}") from None
             bad = notes + bad
         _warn_skipped(str(path), "file", bad)
         if use_cache:
@@ -463,15 +470,20 @@ class UnlabelledReader(Reader):
         path = _existing(location, self.kind)
         if path.is_file():
             files = [path]
-        else:
+        elif path.is_dir():
             files = sorted(p for p in path.iterdir()
                            if p.is_file() and is_image_name(p.name) and not p.name.startswith("."))
+        else:
+            raise DataError(f"{path}: not a regular file or folder (a device or a pipe?)")
         if not files:
             raise DataError(f"{path}: no image files (.jpg, .png, ...) directly inside")
         images, ids, bad = [], [], []
         for f in files:
             try:
-                data = f.read_bytes()
+                with open(f, "rb") as fh:
+                    data = fh.read(MAX_MEMBER_BYTES + 1)
+                if len(data) > MAX_MEMBER_BYTES:
+                    raise DataError(f"{f}: more than {MAX_MEMBER_BYTES:,} bytes; refused (limit per image file)")
                 images.append(decode_quietly(data, str(f)))
                 ids.append(f.name)
             except OSError as exc:
@@ -507,9 +519,12 @@ class NpzReader(Reader):
         try:
             with zipfile.ZipFile(path) as zf:
                 return "images.npy" in zf.namelist()
-        except (zipfile.BadZipFile, OSError):
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
             return False
 
     def read(self, location: str, options: dict) -> dict[str, Dataset]:
         _check_options(self.kind, options, self.options)
-        return load_npz(_existing(location, self.kind))
+        path = _existing(location, self.kind)
+        if not path.is_file():
+            raise DataError(f"{path}: not a regular file")
+        return load_npz(path)

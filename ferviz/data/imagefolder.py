@@ -2,13 +2,15 @@
 
 How an image file becomes a 48x48 uint8 array (`decode_image`), always the same way:
 
-1. Pillow opens it (first frame of an animated or multi-page file); images above
-   `MAX_PIXELS` pixels are refused before decoding (decompression bombs).
+1. Pillow opens it (first frame of an animated or multi-page file) with the decoders of
+   `PILLOW_FORMATS` only; images above `MAX_PIXELS` pixels are refused before decoding
+   (decompression bombs).
 2. The EXIF orientation tag, if any, is applied (``ImageOps.exif_transpose``).
 3. Conversion to 8-bit gray ("L"): colour images through Pillow's ITU-R 601-2 luma
    (``L = R*299/1000 + G*587/1000 + B*114/1000``); palette images through their colours;
    transparent pixels are composited over black; 16-bit images keep their high byte
-   (value >> 8); 32-bit integer and float images are rounded and clipped to 0-255.
+   (value >> 8); 32-bit integer and float images are rounded and clipped to 0-255 (a float
+   image holding NaN or infinity is refused).
 4. A non-square image is center-cropped to a square of its shorter side (faces keep their
    proportions; nothing is stretched).
 5. A square of another size than 48 is resized to 48x48: area averaging (``Image.BOX``) when
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -42,6 +45,15 @@ SPLIT_ALIASES = {
     "privatetest": "private-test", "private-test": "private-test", "private_test": "private-test",
 }
 _EXIF_ORIENTATION = 0x0112
+#: The only decoders Pillow may pick (by content), those of `IMAGE_SUFFIXES`: the others (EPS runs
+#: Ghostscript; DDS, PSD, FITS... add attack surface) are never needed for face images.
+PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+
+
+def _pillow_formats() -> tuple[str, ...]:
+    """`PILLOW_FORMATS` that this Pillow build has (a build may lack WebP)."""
+    Image.init()
+    return tuple(f for f in PILLOW_FORMATS if f in Image.OPEN)
 
 
 def is_image_name(name: str) -> bool:
@@ -60,7 +72,10 @@ def _to_gray(im: Image.Image) -> Image.Image:
         a = np.asarray(im).astype(np.uint16) >> 8
         return Image.fromarray(a.astype(np.uint8), "L")
     if mode in ("I", "F"):
-        a = np.clip(np.rint(np.asarray(im, dtype=np.float64)), 0, 255)
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("a floating-point image holding NaN or infinite values")
+        a = np.clip(np.rint(a), 0, 255)
         return Image.fromarray(a.astype(np.uint8), "L")
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -82,7 +97,7 @@ def decode_image(data: bytes, where: str, size: int = SIZE) -> np.ndarray:
     Raises DataError naming ``where`` when the bytes are not a readable image.
     """
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=_pillow_formats()) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise DataError(f"{where}: image of {w}x{h} pixels is larger than the "
@@ -106,8 +121,10 @@ def decode_image(data: bytes, where: str, size: int = SIZE) -> np.ndarray:
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
-        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+            Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError,
+            NotImplementedError, struct.error, IndexError, KeyError, ZeroDivisionError, OverflowError) as exc:
+        reason = (f"not a {', '.join(_pillow_formats())} image" if isinstance(exc, UnidentifiedImageError)
+                  else str(exc) or type(exc).__name__)
         raise DataError(f"{where}: unreadable image ({reason})") from None
     if out.shape != (size, size):
         raise DataError(f"{where}: decoded to shape {out.shape}, not {size}x{size}")
