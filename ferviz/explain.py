@@ -233,10 +233,35 @@ class Explainer:
         """Validate options against the model (layers, channels); raise OptionError."""
 
     def explain(self, request: Request) -> Explanation:
-        raise NotImplementedError(f"{type(self).__name__} must implement explain(request)")
+        """The whole job. Override this, or override `compute` and `render` (see there)."""
+        if not self.shardable():
+            raise NotImplementedError(f"{type(self).__name__} must implement explain(request)")
+        return self.render(request, self.compute(request))
 
-    def run(self, request: Request) -> Explanation:
-        """Check the request, then `explain` it with the model in eval mode and frozen."""
+    def compute(self, request: Request) -> dict[str, np.ndarray]:
+        """Optional: the per-image arrays only (row i belongs to image i), no figures.
+
+        An images explainer that splits its work into `compute` and `render` can be spread over
+        processes (``torchrun ... -m ferviz explain``): each rank computes a share of the images
+        and rank 0 renders the whole explanation from the gathered arrays.
+        """
+        raise NotImplementedError
+
+    def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
+        """Optional: the Explanation (figures, summary) for `request` from `compute`'s arrays."""
+        raise NotImplementedError
+
+    @classmethod
+    def shardable(cls) -> bool:
+        """True when the work splits into `compute` (per image) and `render`."""
+        return (cls.needs == "images" and cls.compute is not Explainer.compute
+                and cls.render is not Explainer.render)
+
+    def run(self, request: Request, arrays: dict[str, np.ndarray] | None = None) -> Explanation:
+        """Check the request, then `explain` it with the model in eval mode and frozen.
+
+        With `arrays` (from `compute`, perhaps gathered from several processes) only `render` runs.
+        """
         if self.needs == "images" and (request.images is None or len(request.images) == 0):
             raise DataError(f"{self.name} explains images: give some (--image FILE or --data SOURCE)")
         if self.needs == "images" and request.targets is None:
@@ -248,7 +273,7 @@ class Explainer:
         if self.needs == "dataset" and request.dataset is None:
             raise DataError(f"{self.name} analyses a data set: give one with --data SOURCE")
         with explaining(self.model):
-            explanation = self.explain(request)
+            explanation = self.explain(request) if arrays is None else self.render(request, arrays)
         explanation.meta.update({
             "method": self.name,
             "options": dict(vars(self.opts)),

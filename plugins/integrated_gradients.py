@@ -90,8 +90,12 @@ class IntegratedGradients(Explainer):
             request.report(part.stop, len(request.images))
         return tuple(torch.cat(parts).numpy().astype(np.float32) for parts in (attributions, deltas, gaps))
 
-    def explain(self, request: Request) -> Explanation:
+    def compute(self, request: Request) -> dict[str, np.ndarray]:
         attributions, delta, gap = self.attribute(request)
+        return {"attributions": attributions, "delta": delta, "score_minus_baseline": gap}
+
+    def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
+        attributions, delta, gap = arrays["attributions"], arrays["delta"], arrays["score_minus_baseline"]
         faces = display_images(self.model, request.images)
         peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
         mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)

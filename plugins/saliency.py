@@ -59,8 +59,11 @@ class Saliency(Explainer):
         grad = input_gradients(folded(self.model), request.images, request.targets, self.opts.batch_size)
         return grad.abs().amax(dim=1).numpy().astype(np.float32)
 
-    def explain(self, request: Request) -> Explanation:
-        saliency = self.attribute(request)
+    def compute(self, request: Request) -> dict[str, np.ndarray]:
+        return {"saliency": self.attribute(request)}
+
+    def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
+        saliency = arrays["saliency"]
         faces = display_images(self.model, request.images)
         peak = saliency.reshape(len(saliency), -1).max(axis=1).reshape(-1, 1, 1)
         mask = saliency >= self.opts.threshold * peak
