@@ -30,6 +30,11 @@ BUILTIN_PLUGINS = (
     "ferviz.plugins.integrated_gradients",
     "ferviz.plugins.filter_ascent",
     "ferviz.plugins.confusion",
+    "ferviz.plugins.gradcam",
+    "ferviz.plugins.smoothgrad",
+    "ferviz.plugins.occlusion",
+    "ferviz.plugins.guided_backprop",
+    "ferviz.plugins.metrics",
 )
 DISABLE_ENV = "FERVIZ_DISABLE_PLUGINS"
 

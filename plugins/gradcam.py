@@ -1,0 +1,208 @@
+"""Grad-CAM and Guided Grad-CAM, through Captum's ``LayerGradCam`` and ``GuidedGradCam``.
+
+Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+Localization" (ICCV 2017). For the activations A (K, h, w) of one convolutional layer:
+
+    alpha_k = mean_ij d S_t / d A_kij          L = ReLU(sum_k alpha_k A_k)       (h, w)
+
+where S_t is the target class's logit. L is upsampled to the input size with Captum's
+``LayerAttribution.interpolate`` (bilinear by default). The layer is named with ``-p layer=NAME``
+(``ferviz models layers CKPT`` lists them); ``auto`` takes the last ``Conv2d`` the forward pass
+runs: ``features.conv6`` (8x8) on the seed VGG. For a residual network the last conv may sit on a
+skip branch; name the block instead (``-p layer=features.block3``).
+
+Guided Grad-CAM multiplies guided backpropagation (see ``guided-backprop``) by the upsampled
+Grad-CAM map: the fine detail of the one with the class selectivity of the other.
+
+Example::
+
+    ferviz explain --method grad-cam --checkpoint seed.pt --data synthetic --per-class 2 \
+        -p layer=features.conv4 --out out/gradcam
+
+    >>> exp = run_explainer("grad-cam", model, images=faces)
+    >>> exp.arrays["attributions"].shape, exp.arrays["cam"].shape    # (N, 48, 48), (N, 8, 8)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from captum.attr import GuidedGradCam as CaptumGuidedGradCam
+from captum.attr import LayerAttribution, LayerGradCam
+from torch import nn
+
+from ferviz.errors import OptionError
+from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images,
+                            image_records, record_title)
+from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.plugins.guided_backprop import quiet_relu_hooks
+from ferviz.registry import hookimpl
+
+UPSAMPLING = ("bilinear", "nearest", "bicubic")
+
+
+def layer_outputs(model) -> list[tuple[str, tuple[int, ...]]]:
+    """(module name, output shape) of every named module, in the order the forward pass runs them.
+
+    One probe image (a flat grey face) goes through the model in eval mode, without gradients;
+    every hook is removed afterwards. A module run twice is listed once, at its first call.
+    """
+    seen: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in model.net.named_modules():
+        if not name:
+            continue
+
+        def hook(_module, _inputs, output, _name=name):
+            if _name not in seen and isinstance(output, torch.Tensor):
+                seen[_name] = tuple(output.shape)
+
+        handles.append(module.register_forward_hook(hook))
+    probe = torch.full((1, model.in_channels, model.input_size, model.input_size), 128.0, device=model.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(probe)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return list(seen.items())
+
+
+def resolve_conv_layer(model, name: str, owner: str) -> tuple[str, tuple[int, ...]]:
+    """The layer to take activations from: `name`, or for ``auto`` the last Conv2d run.
+
+    Raises OptionError when the layer is never run or does not give (N, K, h, w) maps.
+    """
+    outputs = layer_outputs(model)
+    if name == "auto":
+        convs = [(n, s) for n, s in outputs if isinstance(model.layer(n), nn.Conv2d) and len(s) == 4]
+        if not convs:
+            raise OptionError(f"{owner}: the model has no Conv2d layer; name a layer with -p layer=NAME")
+        return convs[-1]
+    model.layer(name)  # UnknownNameError lists the layers
+    shape = dict(outputs).get(name)
+    if shape is None:
+        raise OptionError(f"{owner}: layer {name!r} is never run by the model's forward pass")
+    if len(shape) != 4:
+        raise OptionError(f"{owner}: layer {name!r} gives {shape}, not (N, K, h, w) maps; choose a conv layer "
+                          "or a block that ends in one")
+    return name, shape
+
+
+class _LayerExplainer(Explainer):
+    """Shared by Grad-CAM and Guided Grad-CAM: layer resolution and the three-panel figure."""
+
+    def check_model(self) -> None:
+        self.layer_name, self.layer_shape = resolve_conv_layer(self.model, self.opts.layer, self.name)
+        self.layer = self.model.layer(self.layer_name)
+
+    def figures(self, request: Request, attributions: np.ndarray, *, signed: bool, map_title: str):
+        faces = display_images(self.model, request.images)
+        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
+        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
+        masked = np.where(mask, faces, 0).astype(np.uint8)
+        records = image_records(self.model, request)
+        figures = {
+            name: attribution_grid(faces[part], attributions[part], masked[part],
+                                   [record_title(r) for r in records[part]], signed=signed,
+                                   map_title=map_title, mask_title=f"{self.name} >= {self.opts.threshold:g} max")
+            for name, part in page_names(self.name, len(faces))
+        }
+        return faces, mask, records, figures
+
+
+def _layer_options(default_threshold: float) -> tuple[Option, ...]:
+    return (
+        Option("layer", str, "auto", "conv layer (or block) whose activations are weighted; auto = the last "
+               "Conv2d the forward pass runs (ferviz models layers CKPT lists them)"),
+        Option("upsample", str, "bilinear", "interpolation from the layer's grid to the input",
+               choices=UPSAMPLING),
+        Option("batch_size", int, 64, "images per forward/backward pass", min=1),
+        Option("threshold", float, default_threshold, "mask keeps pixels whose map is >= threshold x the maximum",
+               min=0.0, max=1.0),
+    )
+
+
+class GradCam(_LayerExplainer):
+    """Class-discriminative localisation from one conv layer's gradient-weighted activations."""
+
+    name = "grad-cam"
+    summary = "Grad-CAM (Selvaraju et al. 2017) on a conv layer via Captum, upsampled to the input."
+    needs = "images"
+    options = _layer_options(0.5) + (
+        Option("relu", bool, True, "keep only positive evidence (the paper's ReLU); false shows signed maps"),
+    )
+
+    def attribute_with_cam(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
+        """(maps (N, H, W) upsampled to the input, cams (N, h, w) at the layer's grid), float32."""
+        gradcam = LayerGradCam(self.model, self.layer)
+        size = (self.model.input_size, self.model.input_size)
+        targets = torch.as_tensor(request.targets, dtype=torch.int64)
+        cams, maps = [], []
+        for part in chunks(len(request.images), self.opts.batch_size):
+            x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
+            cam = gradcam.attribute(x, target=targets[part].to(x.device), relu_attributions=self.opts.relu)
+            up = LayerAttribution.interpolate(cam, size, interpolate_mode=self.opts.upsample)  # (B, 1, H, W)
+            if self.opts.relu:
+                up = up.clamp(min=0)  # bicubic overshoots below zero
+            cams.append(cam.detach()[:, 0].float().cpu())
+            maps.append(up.detach()[:, 0].float().cpu())
+            request.report(part.stop, len(request.images))
+        return tuple(torch.cat(parts).numpy().astype(np.float32) for parts in (maps, cams))
+
+    def attribute(self, request: Request) -> np.ndarray:
+        """(N, H, W) float32 Grad-CAM maps at the input size, without figures."""
+        return self.attribute_with_cam(request)[0]
+
+    def explain(self, request: Request) -> Explanation:
+        attributions, cam = self.attribute_with_cam(request)
+        faces, mask, records, figures = self.figures(
+            request, attributions, signed=not self.opts.relu, map_title=f"Grad-CAM @ {self.layer_name}")
+        return Explanation(
+            arrays={"attributions": attributions, "cam": cam, "mask": mask, "images": faces,
+                    "targets": request.targets},
+            figures=figures,
+            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:]), "images": records},
+        )
+
+
+class GuidedGradCam(_LayerExplainer):
+    """Guided backpropagation times the upsampled Grad-CAM map (Captum ``GuidedGradCam``)."""
+
+    name = "guided-grad-cam"
+    summary = "Guided Grad-CAM (Selvaraju et al. 2017): guided backprop x upsampled Grad-CAM, via Captum."
+    needs = "images"
+    options = _layer_options(0.3)
+
+    def attribute(self, request: Request) -> np.ndarray:
+        """(N, H, W) float32 maps summed over channels, without figures."""
+        explainer = CaptumGuidedGradCam(self.model, self.layer)
+        targets = torch.as_tensor(request.targets, dtype=torch.int64)
+        maps = []
+        for part in chunks(len(request.images), self.opts.batch_size):
+            x = self.model.pixels(request.images[part]).requires_grad_(True)
+            with quiet_relu_hooks():
+                attr = explainer.attribute(x, target=targets[part].to(x.device),
+                                           interpolate_mode=self.opts.upsample)
+            maps.append(attr.detach().sum(dim=1).float().cpu())  # (B, H, W)
+            request.report(part.stop, len(request.images))
+        return torch.cat(maps).numpy().astype(np.float32)
+
+    def explain(self, request: Request) -> Explanation:
+        attributions = self.attribute(request)
+        faces, mask, records, figures = self.figures(
+            request, attributions, signed=True, map_title=f"guided Grad-CAM @ {self.layer_name}")
+        return Explanation(
+            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
+            figures=figures,
+            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:]), "images": records},
+        )
+
+
+@hookimpl
+def register_explainers(register):
+    register(GradCam)
+    register(GuidedGradCam)

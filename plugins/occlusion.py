@@ -1,0 +1,123 @@
+"""Occlusion, through Captum's ``Occlusion``.
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (ECCV 2014). A square
+patch slides over the face with a stride; each position is replaced by a baseline and the drop
+in the target logit is credited to the patch's pixels, averaged over the windows that cover a
+pixel:
+
+    O_ij = mean_{windows W containing ij} [ S_t(x) - S_t(x with W set to the baseline) ]
+
+Positive values: hiding the pixel lowers the class score (evidence for it). The baseline is the
+image's own mean grey (default), black, or a Gaussian-blurred copy of the face. ``stride`` must
+tile the face: (input size - patch) divisible by it, so that no border row is left out.
+
+Cost: one forward pass per window position and image, ((48 - patch) / stride + 1)^2 of them:
+121 for the default 8/4 (a patch about the size of an eye or half a mouth), batched
+``batch_size`` at a time. No gradients are needed, so the map measures what hiding a region
+does to this model, not a local linearisation.
+
+Example::
+
+    ferviz explain --method occlusion --checkpoint seed.pt --data synthetic --per-class 2 \
+        -p patch=6 -p stride=3 --out out/occlusion
+
+    >>> exp = run_explainer("occlusion", model, images=faces, options={"patch": "12", "stride": "6"})
+    >>> exp.arrays["attributions"].shape     # (N, 48, 48) float32
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from captum.attr import Occlusion as CaptumOcclusion
+
+from ferviz.errors import OptionError
+from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
+                            gaussian_blur, image_records, record_title)
+from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.registry import hookimpl
+
+BASELINES = ("mean", "black", "blurred")
+
+
+class Occlusion(Explainer):
+    """The drop of the target logit when a sliding patch of the face is hidden."""
+
+    name = "occlusion"
+    summary = "Occlusion (Zeiler & Fergus 2014) via Captum: logit drop when a sliding patch is hidden."
+    needs = "images"
+    options = (
+        Option("patch", int, 8, "side of the square patch in pixels", min=1),
+        Option("stride", int, 4, "step between patch positions in pixels", min=1),
+        Option("baseline", str, "mean", "what hides a patch: the image's mean grey, black, or a blurred copy",
+               choices=BASELINES),
+        Option("blur_sigma", float, 5.0, "Gaussian sigma in pixels for baseline=blurred", min=0.1, max=100.0),
+        Option("batch_size", int, 256, "occluded images per forward pass", min=1),
+        Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
+               min=0.0, max=1.0),
+    )
+    quick_options = {"patch": 12, "stride": 12}
+
+    def check_model(self) -> None:
+        size, patch, stride = self.model.input_size, self.opts.patch, self.opts.stride
+        if patch > size:
+            raise OptionError(f"occlusion: patch={patch} is larger than the {size}x{size} input")
+        if (size - patch) % stride:
+            fits = [s for s in range(1, size - patch + 1) if (size - patch) % s == 0] or [1]
+            raise OptionError(f"occlusion: stride={stride} does not tile a {size}-pixel input with patch={patch} "
+                              f"(the last {(size - patch) % stride} rows and columns would never be hidden); "
+                              f"strides that fit: {', '.join(map(str, fits))}")
+
+    def baseline(self, x: torch.Tensor) -> torch.Tensor:
+        """What replaces a hidden patch, broadcastable to `x` (B, C, H, W)."""
+        if self.opts.baseline == "mean":
+            return x.mean(dim=(1, 2, 3), keepdim=True)
+        if self.opts.baseline == "black":
+            return torch.zeros_like(x[:, :, :1, :1])
+        return gaussian_blur(x, self.opts.blur_sigma)
+
+    def attribute(self, request: Request) -> np.ndarray:
+        """(N, H, W) float32, summed over channels."""
+        o = self.opts
+        occlusion = CaptumOcclusion(folded(self.model))  # BatchNorm folded: same maps, less work
+        c = self.model.in_channels
+        positions = ((self.model.input_size - o.patch) // o.stride + 1) ** 2
+        per_call = max(1, min(64, o.batch_size))  # images per Captum call
+        targets = torch.as_tensor(request.targets, dtype=torch.int64)
+        maps = []
+        for part in chunks(len(request.images), per_call):
+            x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
+            attr = occlusion.attribute(
+                x, sliding_window_shapes=(c, o.patch, o.patch), strides=(c, o.stride, o.stride),
+                baselines=self.baseline(x), target=targets[part].to(x.device),
+                perturbations_per_eval=max(1, min(positions, o.batch_size // len(x))))
+            maps.append(attr.detach().sum(dim=1).float().cpu())
+            request.report(part.stop, len(request.images))
+        return torch.cat(maps).numpy().astype(np.float32)
+
+    def explain(self, request: Request) -> Explanation:
+        attributions = self.attribute(request)
+        faces = display_images(self.model, request.images)
+        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
+        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
+        masked = np.where(mask, faces, 0).astype(np.uint8)
+        records = image_records(self.model, request)
+        figures = {
+            name: attribution_grid(faces[part], attributions[part], masked[part],
+                                   [record_title(r) for r in records[part]], signed=True,
+                                   map_title=f"occlusion {self.opts.patch}px / {self.opts.stride} "
+                                             f"({self.opts.baseline})",
+                                   mask_title=f"drop >= {self.opts.threshold:g} max")
+            for name, part in page_names("occlusion", len(faces))
+        }
+        return Explanation(
+            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
+            figures=figures,
+            summary={"patch": self.opts.patch, "stride": self.opts.stride, "baseline": self.opts.baseline,
+                     "images": records},
+        )
+
+
+@hookimpl
+def register_explainers(register):
+    register(Occlusion)
