@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +59,7 @@ class TrainConfig:
     channels_last: str = "auto"  # auto = on for CPU, off for CUDA
     deterministic: bool = False  # CUDA: deterministic kernels only (CPU runs are bit-exact already)
     skip_bad: bool = False
+    shuffle_labels: bool = False  # a control model for the label-randomisation sanity check
 
     def validate(self) -> None:
         checks = [
@@ -382,6 +383,9 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
         run_dir = Path(distributed.broadcast_object(str(run_dir)))
     splits = open_source(config.data, skip_bad=config.skip_bad)
     train, val = train_val(splits, config.val_fraction, config.seed)
+    if config.shuffle_labels:
+        train = replace(train, labels=np.random.default_rng(config.seed).permutation(train.labels))
+        log("labels of the train split shuffled (a control model for `ferviz assess` label randomisation)")
     log(f"data: {config.data}: {len(train)} train / {len(val)} val images, classes: {class_balance_note(train)}")
     trainer = Trainer(config, train, val, run_dir, progress=progress, log=log)
     if ckpt is not None:

@@ -49,6 +49,9 @@ QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "
 @click.option("--deterministic", is_flag=True,
               help="CUDA: use only deterministic kernels (slower). CPU runs are bit-for-bit repeatable anyway.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images (with a warning) instead of failing.")
+@click.option("--shuffle-labels", is_flag=True,
+              help="Train on randomly permuted labels: the control model for "
+                   "ferviz assess --random-labels-checkpoint.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run folder.  [default: the next free runs/run-NNN]")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in --out.")

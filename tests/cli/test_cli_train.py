@@ -125,3 +125,11 @@ def test_models_list_summary_and_layers(tiny_checkpoint):
     assert "Trainable params: 1,872,327" in summary and "Non-trainable params: 2,816" in summary
     layers = run("models", "layers", tiny_checkpoint).stdout
     assert "features.conv2" in layers and "(64, 46, 46)" in layers
+
+
+def test_shuffle_labels_trains_a_control_model(bars_npz, tmp_path):
+    result = run("train", "--data", bars_npz, "--arch", "tiny-resnet", "--epochs", "1", "--batch-size", "32",
+                 "--shuffle-labels", "--quiet", "--out", tmp_path / "control")
+    assert result.exit_code == 0, result.output
+    assert "labels of the train split shuffled" in result.output
+    assert load_checkpoint(tmp_path / "control" / "last.pt").meta["train_config"]["shuffle_labels"] is True

@@ -121,4 +121,5 @@ def test_explainer_contract(name, arch, models, random_faces, tmp_path):
 
 
 def test_every_builtin_explainer_is_registered():
-    assert {"saliency", "integrated-gradients", "filter-ascent", "confusion"} <= set(registry.explainers())
+    assert {"saliency", "integrated-gradients", "filter-ascent", "confusion", "grad-cam", "guided-grad-cam",
+            "smoothgrad", "occlusion", "guided-backprop"} <= set(registry.explainers())
