@@ -34,6 +34,7 @@ def main():
       ferviz train                      train the seed CNN on synthetic faces
       ferviz explain --method saliency  explain a checkpoint's predictions
       ferviz report                     render every figure of the report
+      ferviz assess                     score explainers: localisation, sanity, faithfulness
       ferviz plugins                    list installed plugins
     """
 
@@ -47,3 +48,5 @@ from ferviz.cli import data as _data  # noqa: E402,F401
 from ferviz.cli import train as _train  # noqa: E402,F401
 from ferviz.cli import models as _models  # noqa: E402,F401
 from ferviz.cli import explain as _explain  # noqa: E402,F401
+from ferviz.cli import report as _report  # noqa: E402,F401
+from ferviz.cli import assess as _assess  # noqa: E402,F401

@@ -1,0 +1,132 @@
+"""`ferviz report` (the whole analysis in one batch) and `ferviz study` (variants x seeds)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from ferviz.cli import echo_err, main
+from ferviz.cli.options import checkpoint_options, device_option, resolve
+
+
+def _layers(ctx, param, value):
+    if value is None:
+        return None
+    layers = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not layers:
+        raise click.BadParameter("give at least one layer name")
+    return layers
+
+
+@main.command()
+@click.option("--checkpoint", "checkpoints", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Checkpoint to report on (repeatable: several are compared and ensembled; explanations use "
+                   "the first).")
+@click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
+@click.option("--split", default=None, help="Split to analyse.  [default: test, private-test, val, or the only one]")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Report folder: index.html, the figures and report.json (written atomically).")
+@click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Faces per class for saliency, integrated gradients and image plugins (a seeded draw).")
+@click.option("--layers", default=None, callback=_layers, metavar="NAME[,NAME...]",
+              help="Layers for filter ascent.  [default: features.conv2,features.relu2 when the model has them, "
+                   "else the explainer's auto]")
+@click.option("--study", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A `ferviz study` folder whose table and figure join the report.")
+@click.option("-p", "--param", "params", multiple=True, metavar="EXPLAINER.KEY=VALUE",
+              help="An explainer option (repeatable), e.g. -p integrated-gradients.steps=32 "
+                   "-p filter-ascent.filters=16; ferviz plugins show NAME lists them.")
+@click.option("--skip", multiple=True, metavar="NAME",
+              help="Leave out a section (model, training, accuracy, confusion, saliency, integrated-gradients, "
+                   "filters, study) or an explainer's section (repeatable).")
+@click.option("--quick", is_flag=True, help="Each explainer's quick (low-quality) options, for a fast preview.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the face draw and noise starts.")
+@click.option("--overwrite", is_flag=True, help="Replace a previous report in --out.")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@checkpoint_options
+@device_option
+def report(checkpoints, data, split, out, per_class, layers, study, params, skip, quick, seed, overwrite,
+           skip_bad, quiet, device, **load_options):
+    """Render the whole analysis of CHECKPOINTs into one HTML report, in one batch.
+
+    \b
+    Sections: model summary and training curves; accuracy per class (each checkpoint and
+    their ensemble); confusion matrix and most confused pairs; saliency and integrated
+    gradients for N faces per class; filter-ascent grids from noise and from a face; every
+    other installed explainer; optionally a study (--study). Prints the path of index.html.
+
+    \b
+    ferviz report --checkpoint runs/fer/best.pt --data synthetic --out report
+    ferviz report --checkpoint a.pt --checkpoint b.pt --data fer2013.csv --split private-test \\
+        --per-class 2 --study studies/norm -p integrated-gradients.steps=32 --out report
+    """
+    from ferviz.report import ReportConfig, build_report
+
+    config = ReportConfig(
+        checkpoints=list(checkpoints), data=data, out=out, split=split, per_class=per_class, layers=layers,
+        study=study, seed=seed, params=tuple(params), skip=tuple(skip), quick=quick, overwrite=overwrite,
+        device=resolve(device), load_options={k: v for k, v in load_options.items() if v}, skip_bad=skip_bad,
+        progress=not quiet, command=shlex.join(["ferviz", *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else "")
+    index = build_report(config, log=echo_err)
+    echo_err(f"report written to {out}")
+    click.echo(str(index))
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["normalization", "augmentation", "grid"]))
+@click.option("--data", required=True, help="Data source to train on (see ferviz train --help).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Study folder: OUT/<variant>/seed-<k> runs, study.md, study.json, study.png.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds per variant (0..N-1), the same for every variant.")
+@click.option("--variants", default=None, metavar="NAME[,NAME...]",
+              help="Only these variants (e.g. standard,none).  [default: all of the study]")
+@click.option("--copies", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Augmentation study: fixed augmented copies per image of the offline variant (5 in the report).")
+@click.option("--arch", default="seed-vgg", show_default=True, help="Registered architecture (ferviz models list).")
+@click.option("--epochs", type=int, default=40, show_default=True, help="Maximum epochs per run.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Images per step.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay.")
+@click.option("--patience", type=int, default=10, show_default=True,
+              help="Early stopping: epochs without a better val accuracy; 0 disables it.")
+@click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard", show_default=True,
+              help="Normalisation of the augmentation study's runs (the normalization study varies it).")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Augmentation of the normalization study's runs (the augmentation study varies it).")
+@click.option("--rotation", type=float, default=10.0, show_default=True, help="Rotation range in degrees.")
+@click.option("--shear", type=float, default=10.0, show_default=True, help="Shear range in degrees.")
+@click.option("--zoom", type=float, default=0.1, show_default=True, help="Zoom range (scale in 1 +/- zoom).")
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of train carved out (stratified, per seed) as validation when the source has none.")
+@device_option
+@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Channels-last memory format (auto: on for CPU).")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def study(kind, data, out, seeds, variants, copies, rotation, shear, zoom, flip, quiet, **options):
+    """Train the variants of a KIND study over the same seeds and budget; compare them.
+
+    \b
+    normalization  standard | unit | none
+    augmentation   off | on-the-fly | offline-xK (K = --copies)
+    grid           every pair of the two
+    Re-running the same command skips finished runs and continues cut-short ones.
+    Prints study.md (a Markdown table with mean and spread over seeds).
+
+    \b
+    ferviz study normalization --data synthetic:count=2000 --seeds 2 --epochs 2 --batch-size 64 --out st/norm
+    """
+    from ferviz.study import run_study
+    from ferviz.training import TrainConfig
+
+    config = TrainConfig(data=data, augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
+                         **options)
+    only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    run_study(kind, config, out, seeds=seeds, copies=copies, only=only, progress=not quiet, log=echo_err)
+    click.echo((out / "study.md").read_text(), nl=False)

@@ -1,0 +1,362 @@
+"""`ferviz report`: the whole analysis of one or more checkpoints, rendered in one batch.
+
+One call answers the questions of the original report, a heading each (the builders live in
+:mod:`ferviz.report_sections`): the model and its training curves; accuracy per class, per
+model and for the ensemble; the confusion matrix and the most confused pairs; saliency and
+integrated gradients for N faces per class (chosen with a seed); filter-ascent grids for chosen
+layers from noise and from a face; every other registered explainer; optionally a
+normalisation or augmentation study (:mod:`ferviz.study`).
+
+The output folder holds ``index.html`` (self-contained: CSS inline, figures as PNG files next
+to it, no script, no network), the PNGs and ``report.json`` with every number shown and the
+time each section took. Everything is built in a temporary folder beside ``--out`` and moved
+into place at the end, so a failed report leaves nothing half-written.
+
+Explanations (confusion, attributions, filters, plugins) use the first checkpoint; the
+accuracy section scores every checkpoint and their ensemble.
+
+    >>> build_report(ReportConfig(checkpoints=[Path("runs/a/best.pt")], data="synthetic",
+    ...                           out=Path("report")))
+    PosixPath('report/index.html')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ferviz import __version__
+from ferviz.errors import FervizError, OptionError
+from ferviz.explain import parse_key_values, parse_options
+from ferviz.progress import progress_bar
+from ferviz.report_explainers import attribution_run, filters_section, plugin_section
+from ferviz.report_sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
+                                    model_section, study_section, training_section)
+
+REPORT_FORMAT = "ferviz-report"
+#: Explainers that have sections of their own; every other registered one gets a generic section.
+BUILTIN_EXPLAINERS = ("confusion", "saliency", "integrated-gradients", "filter-ascent")
+#: The layers the original report visualised, used when the model has them.
+DEFAULT_LAYERS = ("features.conv2", "features.relu2")
+#: Filter-ascent options the report sets itself (per layer and start).
+REPORT_SET = {"filter-ascent": ("layer", "start")}
+FIGURE_DPI = 100
+#: Progress units for drawing and saving a section's figures (about a second of work).
+FIGURE_COST = 300
+
+
+@dataclass
+class ReportConfig:
+    checkpoints: list[Path]
+    data: str
+    out: Path
+    split: str | None = None
+    per_class: int = 1
+    layers: tuple[str, ...] | None = None  # None: DEFAULT_LAYERS when the model has them, else auto
+    study: Path | None = None
+    seed: int = 0
+    params: tuple[str, ...] = ()  # "explainer.key=value"
+    skip: tuple[str, ...] = ()  # section keys or explainer names to leave out
+    quick: bool = False  # each explainer's quick_options (fast previews), under any -p
+    overwrite: bool = False
+    device: str = "cpu"
+    load_options: dict = field(default_factory=dict)
+    skip_bad: bool = False
+    progress: bool = True
+    command: str = ""
+
+
+def parse_params(pairs) -> dict[str, dict[str, str]]:
+    """``["saliency.threshold=0.5"]`` -> ``{"saliency": {"threshold": "0.5"}}``, checked by each explainer."""
+    from ferviz import registry
+
+    grouped: dict[str, dict[str, str]] = {}
+    for key, value in parse_key_values(pairs).items():
+        name, dot, option = key.rpartition(".")
+        if not dot or not name:
+            raise OptionError(f"-p {key}={value}: name the explainer, as in -p saliency.threshold=0.5")
+        grouped.setdefault(name, {})[option] = value
+    for name, given in grouped.items():
+        cls = registry.explainers().get_or_raise(name)
+        fixed = sorted(set(given) & set(REPORT_SET.get(name, ())))
+        if fixed:
+            raise OptionError(f"-p {name}.{fixed[0]}: the report sets it (use --layers for the layers; it runs "
+                              "from noise and from a face)")
+        parse_options(cls, given)
+    return grouped
+
+
+@dataclass
+class Selection:
+    """The faces explained by image explainers: N per class, chosen with a seed."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    ids: list[str]
+    predicted: np.ndarray
+    probability: np.ndarray
+    correct: np.ndarray
+
+
+def choose_faces(dataset, per_class: int, seed: int) -> np.ndarray:
+    """Indices of `per_class` faces of each class (a seeded draw, in class order); unlabelled: any."""
+    rng = np.random.default_rng(seed)
+    if dataset.labels is None:
+        return np.sort(rng.permutation(len(dataset))[:per_class * len(dataset.class_names)])
+    picks = [np.sort(rng.permutation(np.flatnonzero(dataset.labels == c))[:per_class])
+             for c in range(len(dataset.class_names))]
+    return np.concatenate(picks).astype(np.int64)
+
+
+def select(model, dataset, per_class: int, seed: int) -> Selection:
+    index = choose_faces(dataset, per_class, seed)
+    images = dataset.images[index]
+    labels = None if dataset.labels is None else dataset.labels[index]
+    proba = model.predict_proba(images).numpy()
+    predicted = proba.argmax(axis=1).astype(np.int64)
+    correct = predicted == labels if labels is not None else np.zeros(len(index), bool)
+    base = [str(dataset.ids[i]) if dataset.ids is not None else f"{dataset.split}:{i}" for i in index]
+    ids = base if labels is None else [f"{RIGHT if ok else WRONG} {b}" for b, ok in zip(base, correct)]
+    return Selection(images, labels, ids, predicted, proba[np.arange(len(index)), predicted], correct)
+
+
+class ReportContext:
+    """What every section builder works with: models, data, selection, options, the folder, progress."""
+
+    def __init__(self, config: ReportConfig, models, names, split, folder: Path, params: dict):
+        self.config, self.models, self.names, self.folder, self.params = config, models, names, folder, params
+        self.split = split  # as read; evaluate() matches labels by name itself
+        self.dataset = split.relabelled(models[0].class_names)
+        self.selection = select(models[0], self.dataset, config.per_class, config.seed)
+        first_right = np.flatnonzero(self.selection.correct)
+        i = int(first_right[0]) if len(first_right) else 0
+        self.start_face = self.selection.images[i:i + 1]
+        self.start_face_id = self.selection.ids[i] if len(self.selection.ids) else ""
+        self.bar = None
+        self.position = 0  # progress units done
+        self.filter_explainers = []
+
+    def options(self, name: str) -> dict:
+        from ferviz import registry
+
+        cls = registry.explainers()[name]
+        return {**(cls.quick_options if self.config.quick else {}), **self.params.get(name, {})}
+
+    def explainer(self, name: str, **fixed):
+        from ferviz import registry
+
+        return registry.explainers()[name](self.models[0], **{**self.options(name), **fixed})
+
+    def save_figure(self, figure: Figure, name: str) -> str:
+        filename = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name) + ".png"
+        figure.savefig(self.folder / filename, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        return filename
+
+    @contextmanager
+    def work(self, units: int, label: str):
+        """Advance the one progress bar by `units` over this block; yields a (done, total) callback.
+
+        Blocks nest: a section's own block is the sum of the blocks inside it.
+        """
+        start = self.position
+        if self.bar is not None:
+            self.bar.set_status(label)
+
+        def progress(done: int, total: int) -> None:
+            self._advance_to(start + int(units * min(done, total) / max(total, 1)))
+
+        try:
+            yield progress
+        finally:
+            self._advance_to(start + units)
+
+    def _advance_to(self, position: int) -> None:
+        if position > self.position:
+            if self.bar is not None:
+                self.bar.update(position - self.position)
+            self.position = position
+
+
+# ----------------------------------------------------------------------------- planning
+@dataclass
+class Planned:
+    key: str
+    cost: int  # rough work units (one unit ~ one image through the network)
+    build: Callable[[], Section]
+
+
+def resolve_layers(ctx: ReportContext) -> list[str]:
+    model = ctx.models[0]
+    if ctx.config.layers:
+        return list(ctx.config.layers)
+    present = [name for name in DEFAULT_LAYERS if name in model.named_layers()]
+    return present or ["auto"]
+
+
+def plan(ctx: ReportContext) -> list[Planned]:
+    """The sections in report order with their costs; explainers are built (options checked) here."""
+    from ferviz import registry
+
+    n, k, sel = len(ctx.split), len(ctx.models), len(ctx.selection.ids)
+    skip = {*ctx.config.skip, *(f"plugin-{name}" for name in ctx.config.skip)}
+    if "filter-ascent" in skip:
+        skip.add("filters")
+    ig_steps = int(ctx.explainer("integrated-gradients").opts.steps)
+    for layer in ([] if "filters" in skip else resolve_layers(ctx)):
+        ctx.filter_explainers.append((layer, ctx.explainer("filter-ascent", layer=layer, start="noise"),
+                                      ctx.explainer("filter-ascent", layer=layer, start="image")))
+    ctx.explainer("saliency")  # options that depend on the model are checked now, before any work
+    ctx.explainer("confusion")
+    fa = ctx.filter_explainers[0][1] if ctx.filter_explainers else None
+    fa_cost = max(1, fa.opts.steps * len(fa.filters) * 6 // 5) if fa else 1  # a filter's step ~ 1.2 images
+    planned = [
+        Planned("model", 1, lambda: model_section(ctx)),
+        Planned("training", k, lambda: training_section(ctx)),
+        Planned("accuracy", n * k * (2 if k > 1 else 1), lambda: accuracy_section(ctx)),
+    ]
+    if ctx.config.study is not None:
+        planned.append(Planned("study", 1, lambda: study_section(ctx)))
+    planned += [
+        Planned("confusion", n, lambda: confusion_section(ctx)),
+        Planned("saliency", 3 * sel + FIGURE_COST, lambda: attribution_run(
+            ctx, "saliency", "saliency", "face, |d score / d pixel| and the face where saliency is high", 3 * sel)),
+        Planned("integrated-gradients", 3 * sel * ig_steps + FIGURE_COST, lambda: attribution_run(
+            ctx, "integrated-gradients", "attributions", "face, signed integrated gradients (red for, blue against) "
+            "and the face where they are high", 3 * sel * ig_steps)),
+        Planned("filters", 2 * len(ctx.filter_explainers) * fa_cost, lambda: filters_section(ctx, fa_cost)),
+    ]
+    for name, cls in sorted(registry.explainers().items()):
+        if name in BUILTIN_EXPLAINERS:
+            continue
+        cost = {"images": 3 * sel, "dataset": n}.get(cls.needs, 100)
+        planned.append(Planned(f"plugin-{name}", cost + FIGURE_COST,
+                               lambda name=name, cost=cost: plugin_section(ctx, name, cost)))
+    return [p for p in planned if p.key not in skip]
+
+
+def check_skip(names, study: bool) -> None:
+    """Every --skip name must be a section or a registered explainer."""
+    from ferviz import registry
+    from ferviz.errors import UnknownNameError
+
+    known = {"model", "training", "accuracy", "confusion", "saliency", "integrated-gradients", "filters",
+             *(["study"] if study else []), *registry.explainers()}
+    for name in names:
+        if name not in known:
+            raise UnknownNameError("section", name, known)
+
+
+# ----------------------------------------------------------------------------- the whole job
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an existing report folder without --overwrite, and anything that is not a report with it."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    entries = [p.name for p in out.iterdir()]
+    if not entries:
+        return
+    if not overwrite:
+        raise OptionError(f"--out {out} already exists ({len(entries)} entries); pass --overwrite to replace "
+                          "a previous report, or choose another folder")
+    if "report.json" not in entries:
+        raise OptionError(f"--out {out} is not empty and holds no report.json; refusing to replace it")
+
+
+def build_report(config: ReportConfig, log: Callable[[str], None] = lambda message: None) -> Path:
+    """Render the report into ``config.out`` (atomically); returns the path of index.html."""
+    from ferviz.checkpoint import load_checkpoint
+    from ferviz.data.sources import open_source, select_split
+    from ferviz.evaluation import check_same_classes
+    from ferviz.report_html import render_html
+    from ferviz.study import load_study
+
+    started = time.perf_counter()
+    out = Path(config.out)
+    check_out(out, config.overwrite)
+    params = parse_params(config.params)
+    check_skip(config.skip, config.study is not None)
+    if config.study is not None:
+        load_study(config.study)  # a bad --study fails before any work
+    models = [load_checkpoint(path, device=config.device, **config.load_options) for path in config.checkpoints]
+    check_same_classes(models)
+    names = [str(path) for path in config.checkpoints]
+    split = select_split(open_source(config.data, skip_bad=config.skip_bad), config.split, config.data)
+    loading = time.perf_counter() - started
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()
+    try:
+        ctx = ReportContext(config, models, names, split, tmp, params)
+        planned = plan(ctx)
+        log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {split.split}), "
+            f"{len(models)} checkpoint(s), {len(ctx.selection.ids)} faces explained")
+        sections = []
+        with progress_bar(sum(p.cost for p in planned), "report", config.progress) as bar:
+            ctx.bar = bar
+            for item in planned:
+                bar.set_status(item.key)
+                start = time.perf_counter()
+                with ctx.work(item.cost, item.key):
+                    try:
+                        section = item.build()
+                    except FervizError as exc:  # bad input for this one analysis (an unlabelled split...)
+                        section = Section(item.key, TITLES.get(item.key, item.key), errors=[str(exc)])
+                section.seconds = time.perf_counter() - start
+                sections.append(section)
+        total = time.perf_counter() - started
+        other = total - loading - sum(s.seconds for s in sections)  # choosing faces, building explainers
+        timings = {"loading": round(loading, 3), **{s.key: round(s.seconds, 3) for s in sections},
+                   "other": round(other, 3), "total": round(total, 3)}
+        meta = {"format": REPORT_FORMAT, "version": 1, "ferviz_version": __version__,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": config.command,
+                "inputs": {"checkpoints": names, "data": config.data, "split": split.split, "images": len(split),
+                           "per_class": config.per_class, "layers": resolve_layers(ctx), "seed": config.seed,
+                           "quick": config.quick, "params": params, "device": config.device,
+                           "study": str(config.study) if config.study else None},
+                "explained_with": names[0]}
+        report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings}
+        (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_jsonable))
+        (tmp / "index.html").write_text(render_html(meta, sections, timings, tmp), encoding="utf-8")
+        replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / "index.html"
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Move `tmp` to `out`; an old `out` is moved aside first and deleted only once the new one is in."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, tuple)):
+        return str(value) if isinstance(value, Path) else list(value)
+    return repr(value)

@@ -1,0 +1,280 @@
+"""`ferviz study`: train variants of one recipe over the same seeds and compare them.
+
+The original report asked whether normalisation and augmentation matter. A study trains every
+variant with every seed of the same list and the same budget, through
+:func:`ferviz.training.run_training`, into ``OUT/<variant>/seed-<k>``:
+
+    normalization   standard | unit | none            (--normalize of ferviz train)
+    augmentation    off | on-the-fly | offline-xK     (K = --copies fixed augmented copies per image)
+    grid            every normalization x augmentation pair
+
+Per variant it reports the mean and spread (sample standard deviation, min-max) over seeds of
+the best validation accuracy, the final validation loss and the epochs run, in ``study.md``
+(a Markdown table), ``study.json`` and ``study.png`` (bars with error bars, a dot per seed).
+These are rewritten after every run, so an unfinished study can be looked at.
+
+Re-running the same command resumes: a run whose ``history.json`` and ``best.pt`` show it
+reached its end (its epoch budget, or early stopping) is skipped, a run cut short continues
+from its ``last.pt``, and more ``--seeds`` add runs. A different budget in the same folder is
+refused (``plan.json`` records it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ferviz.checkpoint import atomic_write
+from ferviz.errors import DataError, FervizError, OptionError
+from ferviz.figures import save_figure
+from ferviz.training import TrainConfig, run_training
+
+STUDY_FORMAT = "ferviz-study"
+KINDS = ("normalization", "augmentation", "grid")
+#: Fields a study varies itself; the rest of the TrainConfig (but the seed) is the shared budget.
+VARIED = ("normalize", "augment", "augment_copies", "seed")
+METRICS = (("best_val_accuracy", "best val accuracy"), ("final_val_loss", "final val loss"),
+           ("epochs", "epochs run"))
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    overrides: dict
+
+
+def variants(kind: str, copies: int = 2) -> list[Variant]:
+    """The variants of study `kind`; `copies` is K of the offline augmentation."""
+    norm = [Variant(m, f"normalize {m}", {"normalize": m}) for m in ("standard", "unit", "none")]
+    aug = [Variant("off", "no augmentation", {"augment": False, "augment_copies": 0}),
+           Variant("on-the-fly", "random augmentation of every batch", {"augment": True, "augment_copies": 0}),
+           Variant(f"offline-x{copies}", f"{copies} fixed augmented copies per image",
+                   {"augment": True, "augment_copies": copies})]
+    if kind == "normalization":
+        return norm
+    if kind == "augmentation":
+        return aug
+    if kind == "grid":
+        return [Variant(f"{n.name}+{a.name}", f"{n.description}, {a.description}", {**n.overrides, **a.overrides})
+                for n in norm for a in aug]
+    raise OptionError(f"unknown study {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def finished(run_dir: Path, config: TrainConfig) -> list[dict] | None:
+    """The history of a run that reached its end (budget or early stop), else None."""
+    if not (run_dir / "best.pt").is_file() or not (run_dir / "history.json").is_file():
+        return None
+    try:
+        history = json.loads((run_dir / "history.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not history:
+        return None
+    best = max(range(len(history)), key=lambda i: (history[i]["val_accuracy"], -i)) + 1  # first best epoch
+    early = config.patience and len(history) - best >= config.patience
+    return history if len(history) >= config.epochs or early else None
+
+
+def run_metrics(history: list[dict]) -> dict:
+    return {"best_val_accuracy": max(h["val_accuracy"] for h in history),
+            "final_val_loss": history[-1]["val_loss"], "epochs": len(history),
+            "seconds": sum(h.get("seconds", 0.0) for h in history)}
+
+
+def spread(values: list[float]) -> dict:
+    """mean, sample std (0 for one value), min, max and n."""
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+            "min": float(a.min()), "max": float(a.max()), "n": int(len(a))}
+
+
+def _budget(config: TrainConfig) -> dict:
+    return {k: v for k, v in asdict(config).items() if k not in VARIED and k != "device"}
+
+
+def check_plan(out: Path, kind: str, base: TrainConfig, copies: int) -> None:
+    """Record the study's budget in plan.json, or refuse a different one in the same folder."""
+    plan = {"kind": kind, "copies": copies, "budget": _budget(base)}
+    path = out / "plan.json"
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    if not path.is_file() and out.is_dir() and any(out.iterdir()):
+        raise OptionError(f"--out {out} is not empty and holds no study (plan.json); choose another folder")
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("kind") != kind:
+            raise OptionError(f"--out {out} holds a {old.get('kind')} study, not {kind}; choose another folder")
+        differs = sorted(k for k in set(old["budget"]) | set(plan["budget"])
+                         if old["budget"].get(k) != plan["budget"].get(k))
+        if differs:
+            k = differs[0]
+            raise OptionError(f"--out {out} holds a study with another budget ({k} {old['budget'].get(k)!r}, "
+                              f"now {plan['budget'].get(k)!r}); keep the same options to resume it, or choose "
+                              "another folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as fh:
+        json.dump(plan, fh, indent=1)
+
+
+def run_study(kind: str, base: TrainConfig, out: Path, *, seeds: int = 3, copies: int = 2,
+              only: list[str] | None = None, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict:
+    """Train every variant x seed not already finished, then write study.md/json/png; returns the summary."""
+    if seeds < 1:
+        raise OptionError(f"--seeds must be at least 1, got {seeds}")
+    chosen = variants(kind, copies)
+    if only:
+        unknown = sorted(set(only) - {v.name for v in chosen})
+        if unknown:
+            raise OptionError(f"study {kind} has no variant {unknown[0]!r}; it has {', '.join(v.name for v in chosen)}")
+        chosen = [v for v in chosen if v.name in only]
+    base = replace(base, seed=0)
+    for v in chosen:
+        replace(base, **v.overrides).validate()
+    out = Path(out)
+    check_plan(out, kind, base, copies)
+    todo = [(v, s) for v in chosen for s in range(seeds)]
+    for i, (variant, seed) in enumerate(todo):
+        config = replace(base, seed=seed, **variant.overrides)
+        run_dir = out / variant.name / f"seed-{seed}"
+        where = f"[{i + 1}/{len(todo)}] {variant.name} seed {seed}"
+        if finished(run_dir, config) is not None:
+            log(f"{where}: done before, skipped ({run_dir})")
+            continue
+        if (run_dir / "last.pt").is_file():
+            log(f"{where}: continuing the run in {run_dir}")
+            result = run_training(config, resume=run_dir, resume_epochs=config.epochs, progress=progress, log=log)
+        else:
+            log(f"{where}: training into {run_dir}")
+            result = run_training(config, run_dir, overwrite=True, progress=progress, log=log)
+        summary = summarise(kind, base, out, chosen, seeds)
+        write_outputs(out, summary)
+        if result.stopped == "interrupted":
+            raise FervizError(f"study interrupted during {variant.name} seed {seed}; run the same command again "
+                              "to continue")
+    summary = summarise(kind, base, out, chosen, seeds)
+    write_outputs(out, summary)
+    return summary
+
+
+def summarise(kind: str, base: TrainConfig, out: Path, chosen: list[Variant], seeds: int) -> dict:
+    rows = []
+    for v in chosen:
+        runs = []
+        for seed in range(seeds):
+            run_dir = out / v.name / f"seed-{seed}"
+            history = finished(run_dir, replace(base, seed=seed, **v.overrides))
+            if history is not None:
+                runs.append({"seed": seed, "run_dir": str(run_dir.relative_to(out)), **run_metrics(history)})
+        stats = {key: spread([r[key] for r in runs]) for key, _ in METRICS} if runs else {}
+        rows.append({"name": v.name, "description": v.description, "overrides": v.overrides, "runs": runs,
+                     "stats": stats})
+    budget = _budget(base)
+    description = (f"{budget['arch']} on {budget['data']}, up to {budget['epochs']} epochs (patience "
+                   f"{budget['patience'] or 'off'}), batch {budget['batch_size']}, lr {budget['lr']:g}; "
+                   f"{seeds} seed{'s' if seeds > 1 else ''} per variant (0-{seeds - 1}); mean ± sample std "
+                   "(min-max) over seeds")
+    return {"format": STUDY_FORMAT, "version": 1, "kind": kind, "seeds": list(range(seeds)), "budget": budget,
+            "description": description, "variants": rows,
+            "complete": all(len(r["runs"]) == seeds for r in rows),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _cell(stats: dict | None, key: str) -> str:
+    if not stats:
+        return "-"
+    s = stats[key]
+    if key == "epochs":
+        return f"{s['mean']:.1f} ± {s['std']:.1f} ({s['min']:.0f}-{s['max']:.0f})"
+    return f"{s['mean']:.3f} ± {s['std']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+
+
+def study_table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    headers = ["variant", "seeds", *(label for _, label in METRICS)]
+    rows = [[v["name"], f"{len(v['runs'])} of {len(summary['seeds'])}", *(_cell(v["stats"], k) for k, _ in METRICS)]
+            for v in summary["variants"]]
+    return headers, rows
+
+
+def study_markdown(summary: dict) -> str:
+    headers, rows = study_table(summary)
+    lines = [f"# {summary['kind'].capitalize()} study", "", summary["description"] + ".", "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", study_sentence(summary)]
+    if not summary["complete"]:
+        lines += ["", "_Unfinished: some runs are still missing; run the same `ferviz study` command to continue._"]
+    return "\n".join(lines) + "\n"
+
+
+def study_sentence(summary: dict) -> str:
+    """The best and worst variant by mean best val accuracy, and whether the gap exceeds the seed spread."""
+    done = [v for v in summary["variants"] if v["stats"]]
+    if not done:
+        return "No run has finished yet."
+    acc = {v["name"]: v["stats"]["best_val_accuracy"] for v in done}
+    best = max(acc, key=lambda k: acc[k]["mean"])
+    if len(done) == 1:
+        return f"{best} reaches {acc[best]['mean']:.3f} ± {acc[best]['std']:.3f} best val accuracy."
+    worst = min(acc, key=lambda k: acc[k]["mean"])
+    gap = acc[best]["mean"] - acc[worst]["mean"]
+    if gap <= 1e-9:
+        return f"Every variant reaches the same mean best val accuracy ({acc[best]['mean']:.3f})."
+    noise = max(acc[best]["std"], acc[worst]["std"])
+    verdict = ("larger than the spread between seeds" if gap > 2 * noise
+               else "within the spread between seeds: more seeds or epochs are needed to tell them apart")
+    return (f"{best} reaches the best mean val accuracy ({acc[best]['mean']:.3f} ± {acc[best]['std']:.3f} over "
+            f"{acc[best]['n']} seeds), {worst} the lowest ({acc[worst]['mean']:.3f} ± {acc[worst]['std']:.3f}): "
+            f"a gap of {gap * 100:.1f} points, {verdict}.")
+
+
+def study_figure(summary: dict) -> Figure:
+    """Per variant: mean with std error bars and a dot per seed, for best val accuracy and final val loss."""
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    names = [v["name"] for v in summary["variants"]]
+    for ax, (key, label) in zip(fig.subplots(1, 2), METRICS[:2]):
+        for i, v in enumerate(summary["variants"]):
+            if not v["stats"]:
+                continue
+            s = v["stats"][key]
+            ax.bar(i, s["mean"], yerr=s["std"], color=f"C{i}", alpha=0.75, capsize=5)
+            ax.annotate(f"{s['mean']:.3f}\n± {s['std']:.3f}", (i, s["mean"] + s["std"]), xytext=(0, 4),
+                        textcoords="offset points", ha="center", fontsize=7)
+            ax.scatter([i] * len(v["runs"]), [r[key] for r in v["runs"]], color="black", s=12, zorder=3)
+        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4
+                      else "center")
+        ax.set_ylabel(label)
+        ax.margins(y=0.15)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{summary['kind']} study, {len(summary['seeds'])} seeds per variant (mean ± std, dots: seeds)",
+                 fontsize=10)
+    return fig
+
+
+def write_outputs(out: Path, summary: dict) -> None:
+    with atomic_write(out / "study.json", "w") as fh:
+        json.dump(summary, fh, indent=1)
+    with atomic_write(out / "study.md", "w") as fh:
+        fh.write(study_markdown(summary))
+    save_figure(study_figure(summary), out / "study.png", dpi=100)
+
+
+def load_study(folder: Path) -> dict:
+    """The summary a study wrote into `folder` (study.json)."""
+    path = Path(folder) / "study.json"
+    if not path.is_file():
+        raise DataError(f"--study {folder}: no study.json there (run `ferviz study ... --out {folder}` first)")
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError as exc:
+        raise DataError(f"--study {folder}: study.json is not valid JSON ({exc})") from None
+    if summary.get("format") != STUDY_FORMAT:
+        raise DataError(f"--study {folder}: study.json is not a ferviz study")
+    return summary
