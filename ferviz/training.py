@@ -58,6 +58,7 @@ class TrainConfig:
     device: str = "auto"
     channels_last: str = "auto"  # auto = on for CPU, off for CUDA
     deterministic: bool = False  # CUDA: deterministic kernels only (CPU runs are bit-exact already)
+    precision: str = "fp32"  # fp32 | bf16 (autocast mixed precision; weights stay fp32)
     skip_bad: bool = False
     shuffle_labels: bool = False  # a control model for the label-randomisation sanity check
 
@@ -74,6 +75,7 @@ class TrainConfig:
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              "auto, cpu or cuda"),
             ("channels_last", self.channels_last in ("auto", "on", "off"), "auto, on or off"),
+            ("precision", self.precision in ("fp32", "bf16"), "fp32 or bf16"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -190,8 +192,9 @@ class Trainer:
         for step in range(steps):  # the last partial batch is dropped: BatchNorm needs full batches
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][self.rank * local:(self.rank + 1) * local]
             x, y = self._batch(self.train_x[idx], g), self.train_y[idx]
-            logits = self.step_module(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logits = self.step_module(x)
+            loss = F.cross_entropy(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -115,3 +115,10 @@ def test_channels_last_matches_default_format(bars, tmp_path):
     a.model.eval(), b.model.eval()
     with torch.no_grad():
         assert np.allclose(a.model(x).numpy(), b.model(x.contiguous()).numpy(), atol=1e-4)
+
+
+def test_bf16_mixed_precision_learns_and_keeps_fp32_weights(bars, tmp_path):
+    result = _fit(bars, tmp_path, epochs=3, precision="bf16").fit()
+    assert result.best_val_accuracy > 0.4
+    weights = read_checkpoint_dict(tmp_path / "last.pt")["state_dict"]
+    assert all(w.dtype in (torch.float32, torch.int64) for w in weights.values())
