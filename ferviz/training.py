@@ -58,7 +58,7 @@ class TrainConfig:
     device: str = "auto"
     channels_last: str = "auto"  # auto = on for CPU, off for CUDA
     deterministic: bool = False  # CUDA: deterministic kernels only (CPU runs are bit-exact already)
-    precision: str = "fp32"  # fp32 | bf16 (autocast mixed precision; weights stay fp32)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast mixed precision; weights stay fp32)
     skip_bad: bool = False
     shuffle_labels: bool = False  # a control model for the label-randomisation sanity check
 
@@ -75,7 +75,7 @@ class TrainConfig:
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              "auto, cpu or cuda"),
             ("channels_last", self.channels_last in ("auto", "on", "off"), "auto, on or off"),
-            ("precision", self.precision in ("fp32", "bf16"), "fp32 or bf16"),
+            ("precision", self.precision in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -86,6 +86,16 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """auto: bf16 mixed precision where the hardware computes bf16 natively, else fp32."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return "bf16" if any(getattr(torch.cpu, probe, lambda: False)() for probe in native) else "fp32"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,6 +135,7 @@ class Trainer:
             raise OptionError(f"--batch-size {config.batch_size} must be divisible by the {self.world} processes")
         if self.rank:
             self.progress, self.log = False, lambda message: None
+        config.precision = resolve_precision(config.precision, self.device)
         self.channels_last = config.channels_last == "on" or (
             config.channels_last == "auto" and self.device.type == "cpu")
         self.class_names = train.class_names
@@ -395,7 +406,7 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
         trainer.restore(ckpt)
         log(f"resuming {run_dir} after epoch {trainer.epoch}")
     log(f"model: {config.arch}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
-        f"device {trainer.device}{', channels-last' if trainer.channels_last else ''}"
+        f"device {trainer.device}{', channels-last' if trainer.channels_last else ''}, {config.precision}"
         f"{f', {trainer.world} processes' if trainer.world > 1 else ''}; "
         f"{config.epochs} epochs, batch {config.batch_size}, normalize {config.normalize}, "
         f"augment {'off' if not config.augment else (f'{config.augment_copies} offline copies' if config.augment_copies else 'on the fly')}")
