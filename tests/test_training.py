@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,8 @@ def test_bf16_mixed_precision_learns_and_keeps_fp32_weights(bars, tmp_path):
     assert result.best_val_accuracy > 0.4
     weights = read_checkpoint_dict(tmp_path / "last.pt")["state_dict"]
     assert all(w.dtype in (torch.float32, torch.int64) for w in weights.values())
+
+
+def test_unwritable_output_folder_is_reported_before_training():
+    with pytest.raises(OptionError, match="cannot write there"):
+        prepare_run_dir(Path("/proc/ferviz-run"), overwrite=False)  # a read-only file system, even for root
