@@ -562,3 +562,38 @@ def _move_into(tmp: Path, out_dir: Path, files: list[str]) -> None:
         raise DataError(f"--out {out_dir} exists and is not a folder")
     for name in files:  # manifest.json is last: it only appears once everything it lists is there
         os.replace(tmp / name, out_dir / name)
+
+
+def attribution_explanation(explainer: Explainer, request: Request, maps: np.ndarray, *, signed: bool,
+                            map_title: str, mask_title: str | None = None, key: str = "attributions",
+                            positive: bool = True, arrays: dict | None = None, summary: dict | None = None,
+                            records: list[dict] | None = None) -> Explanation:
+    """The standard result of a per-image attribution map (N, H, W).
+
+    The mask keeps pixels at or above ``explainer.opts.threshold`` x each image's maximum (and
+    above 0 when `positive`). The figures are pages of three panels per face (face, map, masked
+    face), named after the explainer. Arrays: `key` (the maps), ``mask``, ``images``,
+    ``targets`` and `arrays`; summary: `summary` plus one record per image.
+    """
+    from ferviz.explain_figures import attribution_grid, page_names
+
+    threshold = explainer.opts.threshold
+    faces = display_images(explainer.model, request.images)
+    peak = maps.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
+    mask = maps >= threshold * peak
+    if positive:
+        mask &= maps > 0
+    masked = np.where(mask, faces, 0).astype(np.uint8)
+    records = image_records(explainer.model, request) if records is None else records
+    figures = {
+        name: attribution_grid(faces[part], maps[part], masked[part], [record_title(r) for r in records[part]],
+                               signed=signed, map_title=map_title,
+                               mask_title=mask_title or f"map >= {threshold:g} max")
+        for name, part in page_names(explainer.name, len(faces))
+    }
+    return Explanation(
+        arrays={key: maps, **(arrays or {}), "mask": mask, "images": faces, "targets": request.targets},
+        figures=figures,
+        summary={**(summary or {}), "images": records},
+    )
+

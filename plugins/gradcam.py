@@ -32,9 +32,14 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images,
-                            image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+)
 from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
 
@@ -99,19 +104,12 @@ class _LayerExplainer(Explainer):
         self.layer_name, self.layer_shape = resolve_conv_layer(self.model, self.opts.layer, self.name)
         self.layer = self.model.layer(self.layer_name)
 
-    def figures(self, request: Request, attributions: np.ndarray, *, signed: bool, map_title: str):
-        faces = display_images(self.model, request.images)
-        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
-        masked = np.where(mask, faces, 0).astype(np.uint8)
-        records = image_records(self.model, request)
-        figures = {
-            name: attribution_grid(faces[part], attributions[part], masked[part],
-                                   [record_title(r) for r in records[part]], signed=signed,
-                                   map_title=map_title, mask_title=f"{self.name} >= {self.opts.threshold:g} max")
-            for name, part in page_names(self.name, len(faces))
-        }
-        return faces, mask, records, figures
+    def result(self, request: Request, maps: np.ndarray, *, signed: bool, map_title: str,
+               arrays: dict | None = None) -> Explanation:
+        return attribution_explanation(
+            self, request, maps, signed=signed, map_title=map_title, arrays=arrays,
+            mask_title=f"{self.name} >= {self.opts.threshold:g} max",
+            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:])})
 
 
 def _layer_options(default_threshold: float) -> tuple[Option, ...]:
@@ -159,14 +157,8 @@ class GradCam(_LayerExplainer):
 
     def explain(self, request: Request) -> Explanation:
         attributions, cam = self.attribute_with_cam(request)
-        faces, mask, records, figures = self.figures(
-            request, attributions, signed=not self.opts.relu, map_title=f"Grad-CAM @ {self.layer_name}")
-        return Explanation(
-            arrays={"attributions": attributions, "cam": cam, "mask": mask, "images": faces,
-                    "targets": request.targets},
-            figures=figures,
-            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:]), "images": records},
-        )
+        return self.result(request, attributions, signed=not self.opts.relu, arrays={"cam": cam},
+                           map_title=f"Grad-CAM @ {self.layer_name}")
 
 
 class GuidedGradCam(_LayerExplainer):
@@ -192,14 +184,8 @@ class GuidedGradCam(_LayerExplainer):
         return torch.cat(maps).numpy().astype(np.float32)
 
     def explain(self, request: Request) -> Explanation:
-        attributions = self.attribute(request)
-        faces, mask, records, figures = self.figures(
-            request, attributions, signed=True, map_title=f"guided Grad-CAM @ {self.layer_name}")
-        return Explanation(
-            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:]), "images": records},
-        )
+        return self.result(request, self.attribute(request), signed=True,
+                           map_title=f"guided Grad-CAM @ {self.layer_name}")
 
 
 @hookimpl

@@ -30,9 +30,15 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
-                            image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+    folded,
+)
 from ferviz.registry import hookimpl
 
 
@@ -70,23 +76,8 @@ class GuidedBackprop(Explainer):
         return torch.cat(maps).numpy().astype(np.float32)
 
     def explain(self, request: Request) -> Explanation:
-        attributions = self.attribute(request)
-        faces = display_images(self.model, request.images)
-        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
-        masked = np.where(mask, faces, 0).astype(np.uint8)
-        records = image_records(self.model, request)
-        figures = {
-            name: attribution_grid(faces[part], attributions[part], masked[part],
-                                   [record_title(r) for r in records[part]], signed=True,
-                                   map_title="guided backprop", mask_title=f"map >= {self.opts.threshold:g} max")
-            for name, part in page_names("guided-backprop", len(faces))
-        }
-        return Explanation(
-            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"images": records},
-        )
+        return attribution_explanation(self, request, self.attribute(request), signed=True,
+                                       map_title="guided backprop")
 
 
 @hookimpl

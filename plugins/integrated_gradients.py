@@ -28,9 +28,17 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
-                            gaussian_blur, image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+    folded,
+    gaussian_blur,
+    image_records,
+)
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")
@@ -96,27 +104,14 @@ class IntegratedGradients(Explainer):
 
     def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
         attributions, delta, gap = arrays["attributions"], arrays["delta"], arrays["score_minus_baseline"]
-        faces = display_images(self.model, request.images)
-        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
-        masked = np.where(mask, faces, 0).astype(np.uint8)
         records = image_records(self.model, request)
         for record, d, g in zip(records, delta, gap):
             record.update(score_minus_baseline=round(float(g), 5), delta=round(float(d), 6))
-        figures = {
-            name: attribution_grid(faces[part], attributions[part], masked[part],
-                                   [record_title(r) for r in records[part]], signed=True,
-                                   map_title=f"IG ({self.opts.baseline} baseline)",
-                                   mask_title=f"IG >= {self.opts.threshold:g} max")
-            for name, part in page_names("integrated-gradients", len(faces))
-        }
-        return Explanation(
-            arrays={"attributions": attributions, "delta": delta, "score_minus_baseline": gap,
-                    "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"baseline": self.opts.baseline, "max_abs_delta": float(np.abs(delta).max()),
-                     "images": records},
-        )
+        return attribution_explanation(
+            self, request, attributions, signed=True, records=records,
+            map_title=f"IG ({self.opts.baseline} baseline)", mask_title=f"IG >= {self.opts.threshold:g} max",
+            arrays={"delta": delta, "score_minus_baseline": gap},
+            summary={"baseline": self.opts.baseline, "max_abs_delta": float(np.abs(delta).max())})
 
 
 @hookimpl

@@ -32,9 +32,16 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
-                            gaussian_blur, image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+    folded,
+    gaussian_blur,
+)
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")
@@ -96,26 +103,11 @@ class Occlusion(Explainer):
         return torch.cat(maps).numpy().astype(np.float32)
 
     def explain(self, request: Request) -> Explanation:
-        attributions = self.attribute(request)
-        faces = display_images(self.model, request.images)
-        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
-        masked = np.where(mask, faces, 0).astype(np.uint8)
-        records = image_records(self.model, request)
-        figures = {
-            name: attribution_grid(faces[part], attributions[part], masked[part],
-                                   [record_title(r) for r in records[part]], signed=True,
-                                   map_title=f"occlusion {self.opts.patch}px / {self.opts.stride} "
-                                             f"({self.opts.baseline})",
-                                   mask_title=f"drop >= {self.opts.threshold:g} max")
-            for name, part in page_names("occlusion", len(faces))
-        }
-        return Explanation(
-            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"patch": self.opts.patch, "stride": self.opts.stride, "baseline": self.opts.baseline,
-                     "images": records},
-        )
+        o = self.opts
+        return attribution_explanation(
+            self, request, self.attribute(request), signed=True,
+            map_title=f"occlusion {o.patch}px / {o.stride} ({o.baseline})", mask_title=f"drop >= {o.threshold:g} max",
+            summary={"patch": o.patch, "stride": o.stride, "baseline": o.baseline})
 
 
 @hookimpl

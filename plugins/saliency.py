@@ -23,9 +23,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
-                            image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+    folded,
+)
 from ferviz.registry import hookimpl
 
 
@@ -63,22 +69,9 @@ class Saliency(Explainer):
         return {"saliency": self.attribute(request)}
 
     def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
-        saliency = arrays["saliency"]
-        faces = display_images(self.model, request.images)
-        peak = saliency.reshape(len(saliency), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = saliency >= self.opts.threshold * peak
-        masked = np.where(mask, faces, 0).astype(np.uint8)
-        records = image_records(self.model, request)
-        figures = {}
-        for name, part in page_names("saliency", len(faces)):
-            figures[name] = attribution_grid(
-                faces[part], saliency[part], masked[part], [record_title(r) for r in records[part]],
-                map_title="|d score / d pixel|", mask_title=f"saliency >= {self.opts.threshold:g} max")
-        return Explanation(
-            arrays={"saliency": saliency, "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"images": records},
-        )
+        return attribution_explanation(self, request, arrays["saliency"], key="saliency", positive=False,
+                                       signed=False, map_title="|d score / d pixel|",
+                                       mask_title=f"saliency >= {self.opts.threshold:g} max")
 
 
 @hookimpl

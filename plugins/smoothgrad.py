@@ -31,9 +31,15 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images, folded,
-                            image_records, record_title)
-from ferviz.explain_figures import attribution_grid, page_names
+from ferviz.explain import (
+    Explainer,
+    Explanation,
+    Option,
+    Request,
+    attribution_explanation,
+    chunks,
+    folded,
+)
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")
@@ -91,25 +97,12 @@ class SmoothGrad(Explainer):
         return torch.cat(maps).numpy().astype(np.float32)
 
     def explain(self, request: Request) -> Explanation:
-        attributions = self.attribute(request)
-        signed = self.opts.base == "integrated-gradients" and self.opts.noise_type == "smoothgrad"
-        faces = display_images(self.model, request.images)
-        peak = attributions.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-        mask = (attributions > 0) & (attributions >= self.opts.threshold * peak)
-        masked = np.where(mask, faces, 0).astype(np.uint8)
-        records = image_records(self.model, request)
-        title = f"{self.opts.noise_type} over {self.opts.base} ({self.opts.samples}x, sd {self.opts.stdev:g})"
-        figures = {
-            name: attribution_grid(faces[part], attributions[part], masked[part],
-                                   [record_title(r) for r in records[part]], signed=signed, map_title=title,
-                                   mask_title=f"map >= {self.opts.threshold:g} max")
-            for name, part in page_names("smoothgrad", len(faces))
-        }
-        return Explanation(
-            arrays={"attributions": attributions, "mask": mask, "images": faces, "targets": request.targets},
-            figures=figures,
-            summary={"base": self.opts.base, "noise_type": self.opts.noise_type, "images": records},
-        )
+        o = self.opts
+        signed = o.base == "integrated-gradients" and o.noise_type == "smoothgrad"
+        return attribution_explanation(
+            self, request, self.attribute(request), signed=signed,
+            map_title=f"{o.noise_type} over {o.base} ({o.samples}x, sd {o.stdev:g})",
+            summary={"base": o.base, "noise_type": o.noise_type})
 
 
 @hookimpl
