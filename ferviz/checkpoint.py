@@ -136,6 +136,36 @@ class LoadedModel(nn.Module):
         return torch.cat(out) if out else torch.empty(0, len(self.class_names))
 
 
+def layer_outputs(model) -> list[tuple[str, tuple[int, ...]]]:
+    """(module name, output shape) of every named module, in the order the forward pass runs them.
+
+    One probe image (a flat grey face) goes through the model in eval mode, without gradients;
+    every hook is removed afterwards. A module run twice is listed once, at its first call.
+    """
+    seen: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in model.net.named_modules():
+        if not name:
+            continue
+
+        def hook(_module, _inputs, output, _name=name):
+            if _name not in seen and isinstance(output, torch.Tensor):
+                seen[_name] = tuple(output.shape)
+
+        handles.append(module.register_forward_hook(hook))
+    probe = torch.full((1, model.in_channels, model.input_size, model.input_size), 128.0, device=model.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(probe)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return list(seen.items())
+
+
 def build_model(arch: str, **arch_args) -> nn.Module:
     """A fresh network of a registered architecture (UnknownNameError lists the known ones)."""
     from ferviz import registry

@@ -494,7 +494,8 @@ def record_title(record: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- saving
-def _jsonable(value):
+def jsonable(value):
+    """json.dumps `default=` for numpy values and paths (used by every JSON file ferviz writes)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -536,7 +537,7 @@ def _write_all(explanation: Explanation, folder: Path, fmt: str, extra: dict) ->
         figures[name] = filename
         files.append(filename)
     if explanation.summary:
-        (folder / "summary.json").write_text(json.dumps(explanation.summary, indent=2, default=_jsonable))
+        (folder / "summary.json").write_text(json.dumps(explanation.summary, indent=2, default=jsonable))
         files.append("summary.json")
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -550,7 +551,7 @@ def _write_all(explanation: Explanation, folder: Path, fmt: str, extra: dict) ->
         "figures": figures,
         "summary": explanation.summary,
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_jsonable))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=jsonable))
     return files + ["manifest.json"]
 
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from ferviz import __version__
 from ferviz.assess import RANDOM_ROW, Assessment
 from ferviz.errors import DataError
+from ferviz.explain import jsonable
 
 FORMAT = "ferviz-assessment"
 ROW_LABELS = {RANDOM_ROW: "random map (baseline)"}
@@ -296,7 +297,7 @@ def write(result: Assessment, out_dir, faces: np.ndarray | None = None, fmt: str
                 figure.savefig(tmp / f"{name}.{fmt}", format=fmt, dpi=120)
                 names.append(f"{name}.{fmt}")
         data = to_dict(result) | {"files": names + ["assessment.json"]}
-        (tmp / "assessment.json").write_text(json.dumps(data, indent=1, default=_jsonable), encoding="utf-8")
+        (tmp / "assessment.json").write_text(json.dumps(data, indent=1, default=jsonable), encoding="utf-8")
         names.append("assessment.json")
         out_dir.mkdir(exist_ok=True)
         for name in names:  # assessment.json last: it appears once everything it lists is there
@@ -304,13 +305,3 @@ def write(result: Assessment, out_dir, faces: np.ndarray | None = None, fmt: str
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return [out_dir / name for name in names]
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferviz.checkpoint import layer_outputs
 from ferviz.explain import chunks, gaussian_blur
 
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
@@ -95,23 +96,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- randomisation
 def forward_order(model) -> list[str]:
     """Names of the leaf modules holding parameters, in the order one forward pass runs them."""
-    order: list[str] = []
-    handles = []
-    for name, module in model.net.named_modules():
-        if name and not list(module.children()) and any(True for _ in module.parameters(recurse=False)):
-            handles.append(module.register_forward_hook(
-                lambda _m, _i, _o, _name=name: order.append(_name) if _name not in order else None))
-    probe = torch.full((2, model.in_channels, model.input_size, model.input_size), 128.0, device=model.device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(probe)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return order
+    modules = dict(model.net.named_modules())
+    return [name for name, _ in layer_outputs(model)
+            if not list(modules[name].children()) and any(True for _ in modules[name].parameters(recurse=False))]
 
 
 def randomisation_steps(model) -> list[list[str]]:

@@ -31,6 +31,7 @@ from captum.attr import GuidedGradCam as CaptumGuidedGradCam
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
+from ferviz.checkpoint import layer_outputs
 from ferviz.errors import OptionError
 from ferviz.explain import (
     Explainer,
@@ -44,36 +45,6 @@ from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
 
 UPSAMPLING = ("bilinear", "nearest", "bicubic")
-
-
-def layer_outputs(model) -> list[tuple[str, tuple[int, ...]]]:
-    """(module name, output shape) of every named module, in the order the forward pass runs them.
-
-    One probe image (a flat grey face) goes through the model in eval mode, without gradients;
-    every hook is removed afterwards. A module run twice is listed once, at its first call.
-    """
-    seen: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for name, module in model.net.named_modules():
-        if not name:
-            continue
-
-        def hook(_module, _inputs, output, _name=name):
-            if _name not in seen and isinstance(output, torch.Tensor):
-                seen[_name] = tuple(output.shape)
-
-        handles.append(module.register_forward_hook(hook))
-    probe = torch.full((1, model.in_channels, model.input_size, model.input_size), 128.0, device=model.device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(probe)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return list(seen.items())
 
 
 def resolve_conv_layer(model, name: str, owner: str) -> tuple[str, tuple[int, ...]]:
