@@ -30,16 +30,19 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def setup(device: torch.device) -> torch.device:
-    """Join the process group torchrun describes; return this rank's device."""
+def setup(device: torch.device, timeout: float | None = None) -> torch.device:
+    """Join the process group torchrun describes; return this rank's device.
+
+    `timeout`: seconds a collective may wait (default FERVIZ_DIST_TIMEOUT, else 300).
+    """
     if not launched() or dist.is_initialized():
         return device
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "300")))
-    dist.init_process_group(backend, timeout=timeout)
+    seconds = float(os.environ.get(TIMEOUT_ENV, timeout or 300))
+    dist.init_process_group(backend, timeout=timedelta(seconds=seconds))
     return device
 
 

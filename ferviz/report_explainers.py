@@ -15,6 +15,7 @@ import numpy as np
 
 from ferviz.errors import FervizError
 from ferviz.explain import Request
+from ferviz.explain_parallel import run_distributed
 from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
 
 
@@ -57,8 +58,9 @@ def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Se
         section.notes.append("no faces to explain")
         return section
     with ctx.work(cost, method) as progress:
-        exp = ctx.explainer(method).run(Request(images=sel.images, targets=sel.predicted, labels=sel.labels,
-                                                ids=sel.ids, seed=ctx.config.seed, progress=progress))
+        exp = run_distributed(ctx.explainer(method), Request(  # spread over torchrun workers, if any
+            images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids, seed=ctx.config.seed,
+            progress=progress))
     options = exp.meta["options"]
     section.lead = (LEADS[method].format(**options) + f" {ctx.config.per_class} face(s) per true class, drawn with "
                     f"seed {ctx.config.seed}; {RIGHT} marks a right prediction, {WRONG} a wrong one.")

@@ -34,3 +34,24 @@ def test_two_ranks_write_what_one_process_writes(tiny_checkpoint, tmp_path, meth
     assert sorted(a.files) == sorted(b.files)
     np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
     assert two.stdout.count("manifest.json") == 1  # only rank 0 wrote and printed
+
+
+def test_report_under_torchrun_matches_one_process(tiny_checkpoint, tmp_path):
+    common = ["report", "--checkpoint", str(tiny_checkpoint), "--data", "synthetic:count=70,val=14,test=70",
+              "--quick", "--quiet", "--skip", "filters"]
+    one = subprocess.run([sys.executable, "-m", "ferviz", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "ferviz", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert two.returncode == 0, two.stderr
+    a = json.loads((tmp_path / "one" / "report.json").read_text())
+    b = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(p.name for p in (tmp_path / "two").iterdir())
+    untimed = lambda section: {k: v for k, v in section.items() if k != "seconds"}  # noqa: E731
+    for name in ("accuracy", "confusion"):
+        assert untimed(a["sections"][name]) == untimed(b["sections"][name])
+    for name in ("saliency", "integrated-gradients"):  # maps computed in shards: equal up to float rounding
+        assert a["sections"][name]["figures"] == b["sections"][name]["figures"]
+        assert a["sections"][name]["findings"] == b["sections"][name]["findings"]

@@ -11,11 +11,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ferviz import distributed, registry
+from ferviz import registry
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
 from ferviz.errors import DataError, FervizError, PluginError
-from ferviz.explain_parallel import run_distributed
+from ferviz.explain_parallel import run_distributed, workers
 from ferviz.explain import (FIGURE_FORMATS, Explainer, Request, get_explainer, parse_key_values, parse_options,
                             resolve_targets, save, select_per_class)
 
@@ -106,16 +106,10 @@ def explain(method, checkpoint, data, split, image_files, per_class, target, par
     echo_err(f"{cls.name}: {describe(request)}, checkpoint {checkpoint} "
              f"({model.arch or 'model'}, {len(model.class_names)} classes)")
     request.progress = terminal_progress(cls.name)
-    if distributed.launched():  # under torchrun: images split across ranks, rank 0 writes
-        model.to(distributed.setup(model.device))  # cuda: this rank's own GPU
-        try:
-            explanation = run_distributed(explainer, request)
-        finally:
-            distributed.teardown()
-        if explanation is None:
+    with workers(model) as driver:  # under torchrun: rank 0 drives, the others compute shares
+        if not driver:
             return
-    else:
-        explanation = explainer.run(request)
+        explanation = run_distributed(explainer, request)
     inputs = {"data": data, "split": split, "target": target, "per_class": per_class,
               "images": [str(p) for p in image_files]}
     manifest = save(explanation, out, fmt, extra={"inputs": inputs})

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from ferviz import distributed
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
 
 
 def _layers(ctx, param, value):
@@ -64,6 +65,7 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
     ferviz report --checkpoint a.pt --checkpoint b.pt --data fer2013.csv --split private-test \\
         --per-class 2 --study studies/norm -p integrated-gradients.steps=32 --out report
     """
+    from ferviz.explain_parallel import workers
     from ferviz.report import ReportConfig, build_report
 
     config = ReportConfig(
@@ -71,7 +73,13 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
         study=study, seed=seed, params=tuple(params), skip=tuple(skip), quick=quick, overwrite=overwrite,
         device=resolve(device), load_options={k: v for k, v in load_options.items() if v}, skip_bad=skip_bad,
         progress=not quiet, command=shlex.join(["ferviz", *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else "")
-    index = build_report(config, log=echo_err)
+    if not distributed.launched():
+        index = build_report(config, log=echo_err)
+    else:  # under torchrun: rank 0 builds the report, the others compute shares of its maps
+        with workers(load_from_options(checkpoints[0], config.load_options, config.device)) as driver:
+            if not driver:
+                return
+            index = build_report(config, log=echo_err)
     echo_err(f"report written to {out}")
     click.echo(str(index))
 
