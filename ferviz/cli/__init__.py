@@ -6,7 +6,6 @@ one-line messages with a non-zero exit code; anything else is a bug and keeps it
 
 from __future__ import annotations
 
-
 import click
 
 from ferviz import __version__
