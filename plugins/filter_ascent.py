@@ -28,15 +28,8 @@ import numpy as np
 import torch
 
 from ferviz.errors import OptionError
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    capture_output,
-    forward_to,
-    gaussian_blur,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, capture_output, forward_to,
+                            gaussian_blur)
 from ferviz.explain_figures import image_grid
 from ferviz.registry import hookimpl
 

@@ -33,14 +33,7 @@ from torch import nn
 
 from ferviz.checkpoint import layer_outputs
 from ferviz.errors import OptionError
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks)
 from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
 

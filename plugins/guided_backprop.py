@@ -30,15 +30,7 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-    folded,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
 from ferviz.registry import hookimpl
 
 

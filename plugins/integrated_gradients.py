@@ -28,17 +28,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-    folded,
-    gaussian_blur,
-    image_records,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
+                            gaussian_blur, image_records)
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")

@@ -44,17 +44,8 @@ import numpy as np
 from ferviz.assess import Metric
 from ferviz.errors import CheckpointError
 from ferviz.explain import Option, folded
-from ferviz.metrics_tools import (
-    cascading_randomisation,
-    curve_auc,
-    dilate,
-    mask_share,
-    perturbation_curves,
-    pointing_game,
-    reference_pixels,
-    relevance_mass,
-    spearman,
-)
+from ferviz.metrics_tools import (cascading_randomisation, curve_auc, dilate, mask_share, perturbation_curves,
+                                  pointing_game, reference_pixels, relevance_mass, spearman)
 from ferviz.registry import hookimpl
 
 

@@ -32,16 +32,8 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-    folded,
-    gaussian_blur,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
+                            gaussian_blur)
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")

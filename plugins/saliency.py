@@ -23,15 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-    folded,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
 from ferviz.registry import hookimpl
 
 

@@ -31,15 +31,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (
-    Explainer,
-    Explanation,
-    Option,
-    Request,
-    attribution_explanation,
-    chunks,
-    folded,
-)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -61,3 +64,27 @@ def make_bars(n: int, seed: int) -> Dataset:
 @pytest.fixture(scope="session")
 def bars():
     return make_bars(448, 0), make_bars(140, 1)
+
+
+class Hang(AssertionError):
+    """A block ran past its time limit: the code under test hangs."""
+
+
+@contextlib.contextmanager
+def within(seconds: float):
+    """Fail (raise Hang) if the block runs longer than `seconds` (POSIX main thread only)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise Hang(f"still running after {seconds} s (a hang?)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+

@@ -12,13 +12,11 @@ test instead of stalling CI; settings are derandomized so CI is reproducible.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import io
 import os
 import re
-import signal
 import tarfile
 import warnings
 import zipfile
@@ -39,36 +37,13 @@ from ferviz.data.npzfile import load_npz
 from ferviz.data.sources import open_source
 from ferviz.errors import CheckpointError, DataError, FervizError
 
-from tests.conftest import make_loaded
+from tests.conftest import make_loaded, within
 
 
 def fuzz_settings(n: int):
     return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
-
-
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def within(seconds: float):
-    """Fail (raise Hang) if the block runs longer than `seconds` (POSIX main thread only)."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def attempt(fn, *args, seconds: float = 20, **kwargs):

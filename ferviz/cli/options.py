@@ -41,3 +41,24 @@ def resolve(device: str) -> str:
     return str(resolve_device(device))
 
 
+def training_options(func):
+    """Options that `ferviz train` and `ferviz study` share: optimiser, early stopping,
+    augmentation ranges, validation split and memory format (defaults: the report's recipe)."""
+    options = [
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay."),
+        click.option("--patience", type=int, default=10, show_default=True,
+                     help="Early stopping: epochs without a better val accuracy; 0 disables it."),
+        click.option("--rotation", type=float, default=10.0, show_default=True, help="Rotation range in degrees."),
+        click.option("--shear", type=float, default=10.0, show_default=True, help="Shear range in degrees."),
+        click.option("--zoom", type=float, default=0.1, show_default=True, help="Zoom range (scale in 1 +/- zoom)."),
+        click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips."),
+        click.option("--val-fraction", type=float, default=0.1, show_default=True,
+                     help="Share of train carved out (stratified) as validation when the source has no val split."),
+        click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+                     help="Channels-last memory format (auto: on for CPU, where it is faster)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+

@@ -10,7 +10,7 @@ import click
 
 from ferviz import distributed
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve, training_options
 
 
 def _layers(ctx, param, value):
@@ -98,23 +98,12 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
 @click.option("--arch", default="seed-vgg", show_default=True, help="Registered architecture (ferviz models list).")
 @click.option("--epochs", type=int, default=40, show_default=True, help="Maximum epochs per run.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Images per step.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay.")
-@click.option("--patience", type=int, default=10, show_default=True,
-              help="Early stopping: epochs without a better val accuracy; 0 disables it.")
 @click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard", show_default=True,
               help="Normalisation of the augmentation study's runs (the normalization study varies it).")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Augmentation of the normalization study's runs (the augmentation study varies it).")
-@click.option("--rotation", type=float, default=10.0, show_default=True, help="Rotation range in degrees.")
-@click.option("--shear", type=float, default=10.0, show_default=True, help="Shear range in degrees.")
-@click.option("--zoom", type=float, default=0.1, show_default=True, help="Zoom range (scale in 1 +/- zoom).")
-@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
-              help="Share of train carved out (stratified, per seed) as validation when the source has none.")
 @device_option
-@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Channels-last memory format (auto: on for CPU).")
+@training_options
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def study(kind, data, out, seeds, variants, copies, rotation, shear, zoom, flip, quiet, **options):

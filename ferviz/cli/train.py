@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve, training_options
 
 #: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
 QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "batch_size": 64}
@@ -25,27 +25,16 @@ QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "
 @click.option("--arch", default="seed-vgg", show_default=True, help="Registered architecture (ferviz models list).")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 40; 6 for the quick start]")
 @click.option("--batch-size", type=int, default=None, help="Images per step.  [default: 256; 64 for the quick start]")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay.")
-@click.option("--patience", type=int, default=10, show_default=True,
-              help="Early stopping: epochs without a better val accuracy; 0 disables it.")
 @click.option("--normalize", type=click.Choice(["standard", "unit", "none"]), default="standard", show_default=True,
               help="standard: data-set mean/std of the train split; unit: x/255; none: raw 0-255.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Random rotation, shear, zoom and horizontal flip (no shift), per batch on the device.")
-@click.option("--rotation", type=float, default=10.0, show_default=True, help="Rotation range in degrees.")
-@click.option("--shear", type=float, default=10.0, show_default=True, help="Shear range in degrees.")
-@click.option("--zoom", type=float, default=0.1, show_default=True, help="Zoom range (scale in 1 +/- zoom).")
-@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
 @click.option("--augment-copies", type=int, default=0, show_default=True,
               help="The report's offline expansion: K fixed augmented copies per image (5 in the report); "
                    "0 augments on the fly instead.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
-              help="Share of train carved out (stratified) as validation when the source has no val split.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation, shuffling, augmentation.")
 @device_option
-@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Channels-last memory format (auto: on for CPU, where it is faster).")
+@training_options
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="bf16: mixed-precision training (autocast; weights and checkpoints stay fp32), about 1.9x "
                    "faster than fp32 on CPUs with AVX512-BF16/AMX. auto: bf16 where the CPU or GPU computes "

@@ -14,7 +14,6 @@ import io
 import os
 import pickle
 import resource
-import signal
 import stat
 import tarfile
 import tracemalloc
@@ -34,25 +33,10 @@ from ferviz.data.imagefolder import decode_image
 from ferviz.data.sources import open_source
 from ferviz.errors import CheckpointError, DataError, FervizError
 
-from tests.conftest import make_loaded
+from tests.conftest import make_loaded, within
 
 BOMB_BYTES = 200 * 2**20  # 200 MB of zeros: about 200 KB compressed
 PEAK_LIMIT = 40 * 2**20  # what a refused bomb may cost, at most (Python-level allocations)
-
-
-@contextlib.contextmanager
-def within(seconds: float):
-    """Fail instead of hanging (POSIX main thread)."""
-    def alarm(signum, frame):
-        raise AssertionError(f"still running after {seconds} s (a hang?)")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @contextlib.contextmanager
