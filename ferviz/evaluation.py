@@ -72,26 +72,42 @@ def check_same_classes(models) -> tuple[str, ...]:
     return names
 
 
-def ensemble_proba(models, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Mean class probabilities of `models` on uint8 images, in the first model's class order."""
+#: Test-time augmentations: name -> the views of a batch (N, H, W) whose probabilities are averaged.
+TTA = {
+    "none": lambda images: [images],
+    "flip": lambda images: [images, images[..., ::-1]],  # faces are near-symmetric; expressions are too
+}
+
+
+def ensemble_proba(models, images: np.ndarray, batch_size: int = 512, tta: str = "none") -> np.ndarray:
+    """Mean class probabilities of `models` on uint8 images, in the first model's class order.
+
+    ``tta="flip"`` also averages over the horizontally mirrored images (test-time augmentation).
+    """
+    if tta not in TTA:
+        raise DataError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA)}")
     names = check_same_classes(models)
+    views = [np.ascontiguousarray(v) for v in TTA[tta](images)]
     total = None
     for m in models:
-        p = m.predict_proba(images, batch_size=batch_size)
+        p = sum(m.predict_proba(v, batch_size=batch_size) for v in views) / len(views)
         order = [m.class_names.index(c) for c in names]
         p = p[:, order]
         total = p if total is None else total + p
     return (total / len(models)).numpy()
 
 
-def evaluate(models, dataset: Dataset, batch_size: int = 512) -> EvalResult:
-    """Evaluate one model (or the mean-probability ensemble of several) on a labelled set."""
+def evaluate(models, dataset: Dataset, batch_size: int = 512, tta: str = "none") -> EvalResult:
+    """Evaluate one model (or the mean-probability ensemble of several) on a labelled set.
+
+    ``tta="flip"`` scores the mean of each face's and its mirror image's probabilities.
+    """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     if dataset.labels is None:
         raise DataError(f"{dataset.source}: split {dataset.split!r} has no labels to evaluate against")
     names = check_same_classes(models)
     data = dataset.relabelled(names)
-    proba = ensemble_proba(models, data.images, batch_size)
+    proba = ensemble_proba(models, data.images, batch_size, tta)
     k = len(names)
     confusion = np.bincount(data.labels * k + proba.argmax(axis=1), minlength=k * k).reshape(k, k)
     return EvalResult(names, confusion, proba)

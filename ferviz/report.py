@@ -277,7 +277,7 @@ def check_out(out: Path, overwrite: bool) -> None:
 def build_report(config: ReportConfig, log: Callable[[str], None] = lambda message: None) -> Path:
     """Render the report into ``config.out`` (atomically); returns the path of index.html."""
     from ferviz.checkpoint import load_checkpoint
-    from ferviz.data.sources import open_source, select_split
+    from ferviz.data.sources import Holdout, describe_split, open_source, select_split
     from ferviz.evaluation import check_same_classes
     from ferviz.report_html import render_html
     from ferviz.study import load_study
@@ -292,7 +292,8 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
     models = [load_checkpoint(path, device=config.device, **config.load_options) for path in config.checkpoints]
     check_same_classes(models)
     names = [str(path) for path in config.checkpoints]
-    split = select_split(open_source(config.data, skip_bad=config.skip_bad), config.split, config.data)
+    split = select_split(open_source(config.data, skip_bad=config.skip_bad), config.split, config.data,
+                         Holdout.of_model(models[0]))
     loading = time.perf_counter() - started
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
     try:
         ctx = ReportContext(config, models, names, split, tmp, params)
         planned = plan(ctx)
-        log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {split.split}), "
+        log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {describe_split(split)}), "
             f"{len(models)} checkpoint(s), {len(ctx.selection.ids)} faces explained")
         sections = []
         with progress_bar(sum(p.cost for p in planned), "report", config.progress) as bar:
@@ -322,7 +323,8 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                    "other": round(other, 3), "total": round(total, 3)}
         meta = {"format": REPORT_FORMAT, "version": 1, "ferviz_version": __version__,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": config.command,
-                "inputs": {"checkpoints": names, "data": config.data, "split": split.split, "images": len(split),
+                "inputs": {"checkpoints": names, "data": config.data, "split": split.split,
+                           "split_description": describe_split(split), "images": len(split),
                            "per_class": config.per_class, "layers": resolve_layers(ctx), "seed": config.seed,
                            "quick": config.quick, "params": params, "device": config.device,
                            "study": str(config.study) if config.study else None},

@@ -84,7 +84,7 @@ def render_html(meta: dict, sections: list[Section], timings: dict, folder: Path
 <header>
 <h1>What the model sees</h1>
 <p class="meta">Checkpoint{'s' if len(inputs['checkpoints']) > 1 else ''} {checkpoints} on
-<code>{escape(inputs['data'])}</code>, split <code>{escape(inputs['split'])}</code> ({inputs['images']:,} images).
+<code>{escape(inputs['data'])}</code>, split <code>{escape(inputs.get('split_description', inputs['split']))}</code> ({inputs['images']:,} images).
 {explained} {inputs['per_class']} face{'s' if inputs['per_class'] > 1 else ''} per class explained
 (seed {inputs['seed']}).
 Made by ferviz {escape(meta['ferviz_version'])} on {escape(meta['created'])} in {timings['total']:.1f} s.</p>

@@ -54,6 +54,8 @@ class TrainConfig:
     augmentation: dict = field(default_factory=lambda: Augmentation().to_dict())
     augment_copies: int = 0  # >0: the report's offline expansion (K augmented copies per image)
     val_fraction: float = 0.1
+    split_seed: int = 0  # carves the validation split; independent of `seed`, so every seed of an
+    #                      ensemble or a study holds out the same images
     seed: int = 0
     device: str = "auto"
     channels_last: str = "auto"  # auto = on for CPU, off for CUDA
@@ -85,7 +87,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        known = {k: v for k, v in d.items() if k in names}
+        if "split_seed" not in known and "seed" in known:
+            known["split_seed"] = known["seed"]  # written before split_seed existed: carved with seed
+        return cls(**known)
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -396,7 +401,7 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
     if distributed.world_size() > 1:
         run_dir = Path(distributed.broadcast_object(str(run_dir)))
     splits = open_source(config.data, skip_bad=config.skip_bad)
-    train, val = train_val(splits, config.val_fraction, config.seed)
+    train, val = train_val(splits, config.val_fraction, config.split_seed)
     if config.shuffle_labels:
         train = replace(train, labels=np.random.default_rng(config.seed).permutation(train.labels))
         log("labels of the train split shuffled (a control model for `ferviz assess` label randomisation)")

@@ -55,6 +55,9 @@ def training_options(func):
         click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips."),
         click.option("--val-fraction", type=float, default=0.1, show_default=True,
                      help="Share of train carved out (stratified) as validation when the source has no val split."),
+        click.option("--split-seed", type=int, default=0, show_default=True,
+                     help="Seed of that carve-out; independent of --seed, so runs with different seeds "
+                          "hold out the same images (evaluate and report score them by default)."),
         click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                      help="Channels-last memory format (auto: on for CPU, where it is faster)."),
     ]

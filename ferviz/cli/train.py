@@ -102,39 +102,53 @@ def _argv_without_nproc() -> list[str]:
     return out
 
 
-def _eval_split(data, split, skip_bad):
-    from ferviz.data.sources import open_source, select_split
+def _eval_split(data, split, skip_bad, models):
+    """The split to score: --split, else test, else the validation split the models were trained
+    beside (carved out of train as their checkpoints record), never the training images."""
+    from ferviz.data.sources import Holdout, open_source, select_split
 
-    return select_split(open_source(data, skip_bad=skip_bad), split, data)
+    return select_split(open_source(data, skip_bad=skip_bad), split, data, Holdout.of_model(models[0]))
 
 
 @main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
-@click.option("--split", default=None, help="Split to evaluate.  [default: test, private-test, val, or the only one]")
+@click.option("--split", default=None,
+              help="Split to evaluate.  [default: test, private-test or val; for a source with only a train "
+                   "split, the validation images held out of it as the checkpoint records]")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+              help="Test-time augmentation: flip also scores the mean of each face's and its mirror image's "
+                   "probabilities, printed beside the plain accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (accuracy, per-class, confusion).")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
 @checkpoint_options
 @device_option
-def evaluate(checkpoints, data, split, as_json, skip_bad, device, **load_options):
+def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_options):
     """Accuracy, per-class accuracy and confusion of CHECKPOINTS on a data split.
 
-    Several checkpoints are evaluated one by one and as an ensemble (mean of probabilities).
-    Labels are matched to outputs by class name.
+    CHECKPOINTS are files or pretrained names (ferviz models list). Several are evaluated one by
+    one and as an ensemble (mean of probabilities). Labels are matched to outputs by class name.
     """
+    from ferviz.data.sources import describe_split
     from ferviz.evaluation import evaluate as run_eval
 
     models = [load_from_options(c, load_options, resolve(device)) for c in checkpoints]
-    dataset = _eval_split(data, split, skip_bad)
-    results = {str(c): run_eval([m], dataset) for c, m in zip(checkpoints, models)}
+    dataset = _eval_split(data, split, skip_bad, models)
+    members = {str(c): [m] for c, m in zip(checkpoints, models)}
     if len(models) > 1:
-        results["ensemble"] = run_eval(models, dataset)
+        members["ensemble"] = models
+    results = {name: run_eval(ms, dataset) for name, ms in members.items()}
+    flipped = {name: run_eval(ms, dataset, tta=tta) for name, ms in members.items()} if tta != "none" else {}
+    where = describe_split(dataset)
     if as_json:
-        click.echo(json.dumps({"data": data, "split": dataset.split,
-                               "results": {k: r.to_dict() for k, r in results.items()}}, indent=1))
+        out = {name: {**r.to_dict(), **({"tta": {"method": tta, **flipped[name].to_dict()}} if flipped else {})}
+               for name, r in results.items()}
+        click.echo(json.dumps({"data": data, "split": dataset.split, "split_description": where,
+                               "results": out}, indent=1))
         return
     for name, r in results.items():
-        click.echo(f"{name}: accuracy {r.accuracy:.4f} on {r.n} images ({data}, split {dataset.split})")
+        extra = f", {tta} TTA {flipped[name].accuracy:.4f}" if flipped else ""
+        click.echo(f"{name}: accuracy {r.accuracy:.4f}{extra} on {r.n} images ({data}, split {where})")
         click.echo("  " + "  ".join(f"{c} {a:.3f}" if a is not None else f"{c} -"
                                     for c, a in r.per_class_accuracy.items()))
         pairs = ", ".join(f"{t} -> {p} {s:.0%}" for t, p, s, _ in r.most_confused(3))
@@ -166,7 +180,7 @@ def predict(checkpoints, data, split, out, label_format, skip_bad, device, **loa
     names = check_same_classes(models)
     if label_format == "index" and not set(names) <= set(FER2013_CLASSES):
         raise OptionError(f"the model's classes {list(names)} are not FER2013's; use --label-format name")
-    dataset = _eval_split(data, split, skip_bad)
+    dataset = _eval_split(data, split, skip_bad, models)
     predicted = ensemble_proba(models, dataset.images).argmax(axis=1)
     ids = dataset.ids if dataset.ids is not None else range(len(dataset))
     buffer = io.StringIO()

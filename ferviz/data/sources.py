@@ -7,7 +7,7 @@ registered readers. Readers are plugins (hook ``register_data_sources``).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ferviz.data import Dataset, stratified_split
@@ -92,20 +92,63 @@ def open_source(spec: str, *, skip_bad: bool = False) -> dict[str, Dataset]:
     return splits
 
 
-def select_split(splits: dict[str, Dataset], name: str | None, spec: str) -> Dataset:
-    """One split by name; with no name, the test split if there is one, else the only one."""
+@dataclass(frozen=True)
+class Holdout:
+    """How a validation split is carved out of a source's train split when it has none.
+
+    Training records both numbers (``val_fraction`` and ``split_seed`` in the checkpoint's
+    ``train_config``), so `evaluate`, `report` and `explain` later score the same held-out images
+    rather than images the model was trained on.
+    """
+
+    fraction: float = 0.1
+    seed: int = 0
+
+    @classmethod
+    def of_model(cls, model) -> "Holdout":
+        """The hold-out a ferviz-trained model was validated on (the default for other models).
+
+        Checkpoints written before ``split_seed`` existed carved with the training ``seed``.
+        """
+        config = (getattr(model, "meta", None) or {}).get("train_config") or {}
+        fraction = config.get("val_fraction", cls.fraction)
+        seed = config.get("split_seed", config.get("seed", cls.seed))
+        ok = isinstance(fraction, float) and 0 < fraction < 1 and isinstance(seed, int) and not isinstance(seed, bool)
+        return cls(fraction, seed) if ok else cls()
+
+    def describe(self) -> str:
+        return f"{self.fraction:.0%} held out of train with split seed {self.seed}"
+
+
+def select_split(splits: dict[str, Dataset], name: str | None, spec: str,
+                 holdout: Holdout | None = None) -> Dataset:
+    """One split by name. With no name: the test split if there is one, else the validation
+    split (carved out of train by `holdout` when the source has none), else the only split.
+
+    The training images are never the default: a model scored on them looks better than it is.
+    """
+    holdout = holdout or Holdout()
     if name is None:
         for candidate in ("test", "private-test", "val", "public-test"):
             if candidate in splits:
                 return splits[candidate]
+        train = splits.get("train")
+        if train is not None and train.labels is not None and len(train) > 1:
+            return train_val(splits, holdout.fraction, holdout.seed)[1]
         if len(splits) == 1:
             return next(iter(splits.values()))
         raise DataError(f"data source {spec!r} has splits {sorted(splits)}; choose one with --split")
     if name not in splits:
         if name == "val" and "train" in splits:
-            return train_val(splits, 0.1, 0)[1]
+            return train_val(splits, holdout.fraction, holdout.seed)[1]
         raise DataError(f"data source {spec!r} has no split {name!r}; it has {sorted(splits)}")
     return splits[name]
+
+
+def describe_split(dataset: Dataset) -> str:
+    """``val (10% held out of train with split seed 0)`` for a carved split, else its name."""
+    carved = dataset.meta.get("holdout")
+    return f"{dataset.split} ({carved})" if carved else dataset.split
 
 
 def train_val(splits: dict[str, Dataset], val_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -119,4 +162,6 @@ def train_val(splits: dict[str, Dataset], val_fraction: float, seed: int) -> tup
     if train.labels is None:
         raise DataError(f"{train.source}: the train split has no labels")
     keep, held = stratified_split(train.labels, val_fraction, seed)
-    return train.subset(keep, "train"), train.subset(held, "val")
+    note = Holdout(val_fraction, seed).describe()
+    val = train.subset(held, "val")
+    return train.subset(keep, "train"), replace(val, meta={**val.meta, "holdout": note})
