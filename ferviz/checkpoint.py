@@ -211,9 +211,25 @@ def _umask() -> int:
     return mask
 
 
-def save_checkpoint(path: Path, model: LoadedModel, **extra) -> Path:
-    """Write `model` and `extra` fields (history, train_config, resume...) atomically."""
-    state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
+#: How a checkpoint may store its floating-point tensors; loading always gives float32 weights.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32", **extra) -> Path:
+    """Write `model` and `extra` fields (history, train_config, resume...) atomically.
+
+    ``storage="float16"`` halves the file (for shipping a model): floating-point weight matrices
+    and kernels are stored as IEEE half precision and turned back into float32 on load; vectors
+    (biases, BatchNorm scales and running statistics: a few thousand numbers that scale whole
+    channels) stay float32, which keeps the maps closer to the float32 model's.
+    """
+    if storage not in STORAGE_DTYPES:
+        raise OptionError(f"storage must be one of {', '.join(STORAGE_DTYPES)}, got {storage!r}")
+    dtype = STORAGE_DTYPES[storage]
+    state = {k: (v.detach().cpu().to(dtype) if v.is_floating_point() and v.ndim >= 2 else v.detach().cpu())
+             for k, v in model.net.state_dict().items()}
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise CheckpointError(f"{path}: a weight is out of {storage}'s range; store it as float32")
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -225,6 +241,7 @@ def save_checkpoint(path: Path, model: LoadedModel, **extra) -> Path:
         "preprocessing": model.preprocessing.to_dict(),
         "ferviz_version": __version__,
         "checksum": tensor_checksum(state),
+        **({"storage": storage} if storage != "float32" else {}),
         **extra,
     }
     buffer = io.BytesIO()
@@ -436,6 +453,8 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
     for name, t in state.items():
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"checkpoint {path}: weight {name} holds NaN or infinite values")
+    # 16-bit storage (a shipped model): compute in float32 like every other checkpoint
+    state = {k: t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for k, t in state.items()}
     arch, arch_args = ckpt["arch"], ckpt["arch_args"]
     try:
         _check_fit(arch, arch_args, state, ckpt["class_names"], ckpt["input"], path)
@@ -498,11 +517,15 @@ def _int_option(options: dict, key: str, default: int) -> int:
 def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> LoadedModel:
     """Load any supported checkpoint as a LoadedModel in eval mode on `device`.
 
+    `path` is a file, or the name of a registered pretrained model (``fer2013-seed-vgg``),
+    whose file is checked against its SHA-256 first.
     options: ``classes`` (comma list) and ``normalize`` (``standard:MEAN,STD`` | ``unit`` |
     ``none``) for files that do not carry them; ``arch`` (+ ``arch_args``) for a plain
     state_dict; ``trust=True`` to allow TorchScript, whose loading runs code from the file.
     """
-    path = Path(path)
+    from ferviz.pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     model = _load_any(path, options)
     return model.to(device).eval()
 

@@ -55,6 +55,18 @@ def register_metrics(register):
     """
 
 
+@hookspec
+def register_pretrained(register):
+    """Register pretrained checkpoints that this plugin's package ships.
+
+    Call ``register(entry)`` once per file; ``entry`` is a
+    :class:`ferviz.pretrained.Pretrained` with the name users type (``--checkpoint NAME``), the
+    file's path inside the package and its SHA-256. ferviz checks the digest on every load and
+    refuses a changed file; the file then goes through the ordinary safe loader (so it is a
+    ferviz checkpoint, or a format another plugin's ``load_checkpoint`` reads).
+    """
+
+
 @hookspec(firstresult=True)
 def load_checkpoint(path, options):
     """Load a checkpoint file whose format ferviz does not know itself.

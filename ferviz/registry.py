@@ -162,11 +162,17 @@ def metrics() -> Registry:
     return _collect("register_metrics", "metric", lambda cls: cls.name)
 
 
+def pretrained() -> Registry:
+    """Pretrained checkpoint name -> :class:`ferviz.pretrained.Pretrained`."""
+    return _collect("register_pretrained", "pretrained model", lambda entry: entry.name)
+
+
 def registrations() -> dict[str, dict[str, list[str]]]:
     """plugin name -> {hook kind -> names it registered}, for `ferviz plugins`."""
     out: dict[str, dict[str, list[str]]] = {}
     for kind, reg in (("models", models()), ("explainers", explainers()),
-                      ("data sources", data_readers()), ("metrics", metrics())):
+                      ("data sources", data_readers()), ("metrics", metrics()),
+                      ("pretrained", pretrained())):
         for name, plugin in reg.owner.items():
             out.setdefault(plugin, {}).setdefault(kind, []).append(name)
     return out

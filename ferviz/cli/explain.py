@@ -137,20 +137,22 @@ def check_inputs(cls: type[Explainer], data: str | None, image_files) -> None:
 
 def describe(request: Request) -> str:
     if request.dataset is not None:
-        return f"{len(request.dataset)} images of {request.dataset.source} ({request.dataset.split})"
+        from ferviz.data.sources import describe_split
+
+        return f"{len(request.dataset)} images of {request.dataset.source} ({describe_split(request.dataset)})"
     return f"{len(request.images)} images" if request.images is not None else "model-level"
 
 
 def build_request(cls, model, data, split, image_files, per_class, target, seed) -> Request:
     """The Request for `cls` from the command-line inputs (images, targets, data set)."""
     if cls.needs == "dataset":
-        dataset = _open(data, split).relabelled(model.class_names)
+        dataset = _open(data, split, model).relabelled(model.class_names)
         return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed)
     if image_files:
         images = np.stack([read_image(p, model.input_size) for p in image_files])
         labels, ids = None, [p.name for p in image_files]
     elif data:
-        dataset = _open(data, split).relabelled(model.class_names)
+        dataset = _open(data, split, model).relabelled(model.class_names)
         if dataset.labelled:
             dataset = select_per_class(dataset, per_class or DEFAULT_PER_CLASS)
         else:
@@ -177,10 +179,11 @@ def terminal_progress(label: str):
     return update
 
 
-def _open(spec: str, split: str | None):
-    from ferviz.data.sources import open_source, select_split
+def _open(spec: str, split: str | None, model):
+    """--split, else test, else the validation images the model was trained beside."""
+    from ferviz.data.sources import Holdout, open_source, select_split
 
-    return select_split(open_source(spec), split, spec)
+    return select_split(open_source(spec), split, spec, Holdout.of_model(model))
 
 
 def read_image(path: Path, size: int) -> np.ndarray:
@@ -202,7 +205,8 @@ def plugin_table() -> tuple[list[dict], list[str]]:
     registers: dict[str, dict[str, list[str]]] = {}
     conflicts: list[str] = []
     for kind, collect in (("models", registry.models), ("explainers", registry.explainers),
-                          ("data sources", registry.data_readers), ("metrics", registry.metrics)):
+                          ("data sources", registry.data_readers), ("metrics", registry.metrics),
+                          ("pretrained", registry.pretrained)):
         try:
             reg = collect()
         except PluginError as exc:  # a duplicate name: report it, keep listing
