@@ -565,31 +565,85 @@ def _move_into(tmp: Path, out_dir: Path, files: list[str]) -> None:
         os.replace(tmp / name, out_dir / name)
 
 
+#: Mask rules of attribution figures. "zscore" (the Keras-era saliency recipe): standardise the
+#: (smoothed) map, v = clip(0.5 + 0.1 z, 0, 1), keep v >= threshold (0.7: two standard deviations
+#: above the face's mean), which keeps a region on a spiky gradient map; "max": keep
+#: map >= threshold x the maximum.
+MASK_RULES = ("zscore", "max")
+GREY_OUT = 0.25  # contrast kept outside the mask: the face stays visible, greyed out
+
+
+def mask_options(threshold: float = 0.7, rule: str = "zscore", smooth: float = 2.0) -> tuple[Option, ...]:
+    """The `threshold`, `mask` and `smooth` options of an attribution explainer's mask panel."""
+    return (
+        Option("threshold", float, threshold, "mask threshold: on 0.5 + 0.1 z (mask=zscore) or as a share of "
+               "the maximum (mask=max)", min=0.0, max=1.0),
+        Option("mask", str, rule, "zscore: keep pixels whose standardised map 0.5 + 0.1 z reaches the "
+               "threshold; max: keep pixels at or above threshold x the maximum", choices=MASK_RULES),
+        Option("smooth", float, smooth, "Gaussian blur (sigma, pixels) of the map before thresholding; "
+               "the mask only, never the saved map", min=0.0, max=16.0),
+    )
+
+
+def region_mask(maps: np.ndarray, threshold: float, *, rule: str = "max", smooth: float = 0.0,
+                positive: bool = False) -> np.ndarray:
+    """(N, H, W) bool: where each map is high, by `rule` (see MASK_RULES), after a `smooth` blur.
+
+    `positive` also requires the unsmoothed map to be above zero (signed maps).
+    """
+    if rule not in MASK_RULES:
+        raise OptionError(f"mask rule must be one of {', '.join(MASK_RULES)}, got {rule!r}")
+    m = torch.as_tensor(maps, dtype=torch.float32).unsqueeze(1)
+    m = gaussian_blur(m, smooth)[:, 0].numpy() if smooth > 0 else maps.astype(np.float32)
+    flat = m.reshape(len(m), -1)
+    if rule == "max":
+        mask = m >= threshold * flat.max(axis=1).reshape(-1, 1, 1)
+    else:
+        std = flat.std(axis=1).reshape(-1, 1, 1)
+        z = (m - flat.mean(axis=1).reshape(-1, 1, 1)) / np.where(std > 0, std, 1.0)
+        mask = (np.clip(0.5 + 0.1 * z, 0.0, 1.0) >= threshold) & (std > 0)
+    return mask & (maps > 0) if positive else mask
+
+
+def describe_mask(opts, what: str = "map") -> str:
+    """How the mask panel was made, in a few words (every mask figure says which rule it used)."""
+    rule, t, smooth = getattr(opts, "mask", "max"), opts.threshold, getattr(opts, "smooth", 0.0)
+    blurred = f"{what} blurred σ{smooth:g}" if smooth > 0 else what
+    if rule == "zscore":
+        return f"face where 0.5+0.1z({blurred}) >= {t:g}"
+    return f"face where {blurred} >= {t:g} max"
+
+
+def greyed_out(faces: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The faces, kept where `mask` holds and greyed out (low contrast around mid-grey) elsewhere."""
+    grey = 128.0 + (faces.astype(np.float32) - 128.0) * GREY_OUT
+    return np.where(mask, faces, grey.round()).astype(np.uint8)
+
+
 def attribution_explanation(explainer: Explainer, request: Request, maps: np.ndarray, *, signed: bool,
                             map_title: str, mask_title: str | None = None, key: str = "attributions",
                             positive: bool = True, arrays: dict | None = None, summary: dict | None = None,
                             records: list[dict] | None = None) -> Explanation:
     """The standard result of a per-image attribution map (N, H, W).
 
-    The mask keeps pixels at or above ``explainer.opts.threshold`` x each image's maximum (and
-    above 0 when `positive`). The figures are pages of three panels per face (face, map, masked
-    face), named after the explainer. Arrays: `key` (the maps), ``mask``, ``images``,
-    ``targets`` and `arrays`; summary: `summary` plus one record per image.
+    The mask follows the explainer's ``threshold`` option and, where it declares them (see
+    :func:`mask_options`), its ``mask`` rule and ``smooth`` blur; with `positive` only pixels
+    whose map is above zero. The figures are pages of three panels per face (face, map, the
+    face kept where the mask holds and greyed out elsewhere), named after the explainer.
+    Arrays: `key` (the maps), ``mask``, ``images``, ``targets`` and `arrays`; summary:
+    `summary` plus one record per image.
     """
     from ferviz.explain_figures import attribution_grid, page_names
 
-    threshold = explainer.opts.threshold
+    opts = explainer.opts
     faces = display_images(explainer.model, request.images)
-    peak = maps.reshape(len(faces), -1).max(axis=1).reshape(-1, 1, 1)
-    mask = maps >= threshold * peak
-    if positive:
-        mask &= maps > 0
-    masked = np.where(mask, faces, 0).astype(np.uint8)
+    mask = region_mask(maps, opts.threshold, rule=getattr(opts, "mask", "max"),
+                       smooth=getattr(opts, "smooth", 0.0), positive=positive)
+    masked = greyed_out(faces, mask)
     records = image_records(explainer.model, request) if records is None else records
     figures = {
         name: attribution_grid(faces[part], maps[part], masked[part], [record_title(r) for r in records[part]],
-                               signed=signed, map_title=map_title,
-                               mask_title=mask_title or f"map >= {threshold:g} max")
+                               signed=signed, map_title=map_title, mask_title=mask_title or describe_mask(opts))
         for name, part in page_names(explainer.name, len(faces))
     }
     return Explanation(
@@ -597,4 +651,3 @@ def attribution_explanation(explainer: Explainer, request: Request, maps: np.nda
         figures=figures,
         summary={**(summary or {}), "images": records},
     )
-

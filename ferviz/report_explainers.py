@@ -10,11 +10,12 @@ generic section built from its figures and summary (:func:`plugin_section`).
 from __future__ import annotations
 
 import traceback
+from types import SimpleNamespace
 
 import numpy as np
 
 from ferviz.errors import FervizError
-from ferviz.explain import Request
+from ferviz.explain import Request, describe_mask
 from ferviz.explain_parallel import run_distributed
 from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
 
@@ -22,7 +23,7 @@ from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
 # ----------------------------------------------------------------------------- 4. attributions
 LEADS = {
     "saliency": "Vanilla saliency (Simonyan et al. 2014): |d score / d pixel| of the predicted class's logit, "
-                "as a heat map and as a mask over the face (pixels at or above {threshold:g} of the maximum).",
+                "as a heat map and as a mask over the face (the {mask_rule}; the rest greyed out).",
     "integrated-gradients": "Integrated gradients (Sundararajan et al. 2017, via Captum) from a {baseline} "
                             "baseline in {steps} steps: signed contributions of each pixel to the predicted "
                             "class's logit (red for, blue against).",
@@ -62,7 +63,8 @@ def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Se
             images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids, seed=ctx.config.seed,
             progress=progress))
     options = exp.meta["options"]
-    section.lead = (LEADS[method].format(**options) + f" {ctx.config.per_class} face(s) per true class, drawn with "
+    mask_rule = describe_mask(SimpleNamespace(**options), "map") if "threshold" in options else ""
+    section.lead = (LEADS[method].format(**options, mask_rule=mask_rule) + f" {ctx.config.per_class} face(s) per true class, drawn with "
                     f"seed {ctx.config.seed}; {RIGHT} marks a right prediction, {WRONG} a wrong one.")
     for name, figure in exp.figures.items():
         section.figures.append((ctx.save_figure(figure, name), caption))

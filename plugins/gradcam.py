@@ -33,7 +33,8 @@ from torch import nn
 
 from ferviz.checkpoint import layer_outputs
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+                            describe_mask)
 from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
 
@@ -72,7 +73,7 @@ class _LayerExplainer(Explainer):
                arrays: dict | None = None) -> Explanation:
         return attribution_explanation(
             self, request, maps, signed=signed, map_title=map_title, arrays=arrays,
-            mask_title=f"{self.name} >= {self.opts.threshold:g} max",
+            mask_title=describe_mask(self.opts, self.name),
             summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:])})
 
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
-                            gaussian_blur, image_records)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+                            describe_mask, folded, gaussian_blur, image_records, mask_options)
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")
@@ -63,8 +63,7 @@ class IntegratedGradients(Explainer):
         Option("blur_sigma", float, 5.0, "Gaussian sigma in pixels for baseline=blurred", min=0.1, max=100.0),
         Option("internal_batch_size", int, 512, "images x steps per forward pass inside Captum", min=1),
         Option("batch_size", int, 32, "images attributed per Captum call", min=1),
-        Option("threshold", float, 0.7, "mask keeps pixels whose attribution is >= threshold x the maximum",
-               min=0.0, max=1.0),
+        *mask_options(0.7, "zscore", 2.0),
     )
     quick_options = {"steps": 8}
 
@@ -100,7 +99,7 @@ class IntegratedGradients(Explainer):
             record.update(score_minus_baseline=round(float(g), 5), delta=round(float(d), 6))
         return attribution_explanation(
             self, request, attributions, signed=True, records=records,
-            map_title=f"IG ({self.opts.baseline} baseline)", mask_title=f"IG >= {self.opts.threshold:g} max",
+            map_title=f"IG ({self.opts.baseline} baseline)", mask_title=describe_mask(self.opts, "IG"),
             arrays={"delta": delta, "score_minus_baseline": gap},
             summary={"baseline": self.opts.baseline, "max_abs_delta": float(np.abs(delta).max())})
 

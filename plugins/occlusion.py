@@ -32,8 +32,8 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
-                            gaussian_blur)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+                            describe_mask, folded, gaussian_blur)
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")
@@ -98,7 +98,7 @@ class Occlusion(Explainer):
         o = self.opts
         return attribution_explanation(
             self, request, self.attribute(request), signed=True,
-            map_title=f"occlusion {o.patch}px / {o.stride} ({o.baseline})", mask_title=f"drop >= {o.threshold:g} max",
+            map_title=f"occlusion {o.patch}px / {o.stride} ({o.baseline})", mask_title=describe_mask(o, "drop"),
             summary={"patch": o.patch, "stride": o.stride, "baseline": o.baseline})
 
 

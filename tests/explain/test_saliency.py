@@ -33,13 +33,42 @@ def test_saliency_equals_the_absolute_weight_of_the_target(linear, random_faces)
     np.testing.assert_array_equal(exp.arrays["targets"], targets)
 
 
-def test_mask_keeps_pixels_above_threshold_times_max(linear, random_faces):
-    exp = run_explainer("saliency", linear, images=random_faces.images[:2], options={"threshold": "0.5"})
+def test_mask_max_rule_keeps_pixels_above_threshold_times_max(linear, random_faces):
+    """The report's own rule, with -p mask=max -p smooth=0."""
+    exp = run_explainer("saliency", linear, images=random_faces.images[:2],
+                        options={"threshold": "0.5", "mask": "max", "smooth": "0"})
     sal, mask = exp.arrays["saliency"], exp.arrays["mask"]
     np.testing.assert_array_equal(mask, sal >= 0.5 * sal.max(axis=(1, 2), keepdims=True))
     assert not mask[:, PATCH:, :].any() and not mask[:, :, PATCH:].any()
-    top = run_explainer("saliency", linear, images=random_faces.images[:2], options={"threshold": "1"})
+    top = run_explainer("saliency", linear, images=random_faces.images[:2],
+                        options={"threshold": "1", "mask": "max", "smooth": "0"})
     assert top.arrays["mask"].sum(axis=(1, 2)).tolist() == [1, 1]
+
+
+def test_default_mask_is_two_standard_deviations_of_the_blurred_map(linear, random_faces):
+    """Default: blur (sigma 2), standardise, keep 0.5 + 0.1 z >= 0.7, i.e. z >= 2."""
+    import torch
+
+    from ferviz.explain import gaussian_blur
+
+    exp = run_explainer("saliency", linear, images=random_faces.images[:2])
+    sal, mask = exp.arrays["saliency"], exp.arrays["mask"]
+    blurred = gaussian_blur(torch.from_numpy(sal).unsqueeze(1), 2.0)[:, 0].numpy()
+    z = (blurred - blurred.mean(axis=(1, 2), keepdims=True)) / blurred.std(axis=(1, 2), keepdims=True)
+    np.testing.assert_array_equal(mask, z >= 2.0 - 1e-5)
+    assert mask.any(axis=(1, 2)).all()
+    ys, xs = np.nonzero(mask[0])  # a region around the patch the model looks at, not scattered pixels
+    assert ys.max() < PATCH + 6 and xs.max() < PATCH + 6
+    page = next(iter(exp.figures.values()))
+    assert "0.5+0.1z" in page.axes[2].get_title() and "σ2" in page.axes[2].get_title()
+
+
+def test_greyed_out_keeps_the_face_inside_the_mask_only():
+    from ferviz.explain import greyed_out
+
+    faces = np.array([[[0, 255], [100, 200]]], np.uint8)
+    mask = np.array([[[True, False], [False, True]]])
+    np.testing.assert_array_equal(greyed_out(faces, mask), [[[0, 160], [121, 200]]])
 
 
 def test_batches_do_not_change_the_result(linear, random_faces):
