@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ferviz import distributed
+from ferviz.allocator import retain_freed_memory
 from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
@@ -47,6 +48,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 256
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant (the report) | cosine: decay to 0 over the epoch budget
     weight_decay: float = 0.0
     patience: int = 10  # epochs without a better val accuracy before stopping; 0 = never stop early
     normalize: str = "standard"
@@ -78,6 +80,7 @@ class TrainConfig:
              "auto, cpu or cuda"),
             ("channels_last", self.channels_last in ("auto", "on", "off"), "auto, on or off"),
             ("precision", self.precision in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -91,6 +94,17 @@ class TrainConfig:
         if "split_seed" not in known and "seed" in known:
             known["split_seed"] = known["seed"]  # written before split_seed existed: carved with seed
         return cls(**known)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of 0-based `epoch`: a function of the epoch alone, so a resumed run
+    follows the same schedule. cosine: lr x (1 + cos(pi x epoch / epochs)) / 2."""
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
+    return config.lr
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -127,6 +141,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: Dataset, val: Dataset, run_dir: Path,
                  *, progress: bool = True, log: Callable[[str], None] = print):
         config.validate()
+        retain_freed_memory()  # reuse activation buffers instead of faulting them in every step
         if train.labels is None or val.labels is None:
             raise FervizError("training needs labelled train and validation splits")
         self.config, self.run_dir, self.progress, self.log = config, Path(run_dir), progress, log
@@ -196,6 +211,8 @@ class Trainer:
         Every rank draws the same global order and takes its slice of each global batch.
         """
         cfg, n = self.config, len(self.train_x)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, self.epoch)
         torch.manual_seed(self._epoch_seed(self.rank))  # dropout; resumable per epoch
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self._epoch_seed(0))).to(self.device)
         g = torch.Generator().manual_seed(self._epoch_seed(self.rank) + 1)  # augmentation, per rank

@@ -128,3 +128,37 @@ def test_bf16_mixed_precision_learns_and_keeps_fp32_weights(bars, tmp_path):
 def test_unwritable_output_folder_is_reported_before_training():
     with pytest.raises(OptionError, match="cannot write there"):
         prepare_run_dir(Path("/proc/ferviz-run"), overwrite=False)  # a read-only file system, even for root
+
+
+def test_cosine_schedule_decays_the_rate_per_epoch_and_resumes_on_it(bars, tmp_path):
+    from ferviz.training import learning_rate, load_resume
+
+    result = _fit(bars, tmp_path / "cos", epochs=4, lr_schedule="cosine").fit()
+    assert [h["lr"] for h in result.history] == pytest.approx([3e-3, 3e-3 * (1 + 0.5 ** 0.5) / 2, 1.5e-3,
+                                                               3e-3 * (1 - 0.5 ** 0.5) / 2])
+    constant = _fit(bars, tmp_path / "const", epochs=2).fit()
+    assert [h["lr"] for h in constant.history] == [3e-3, 3e-3]
+    # a run cut after 2 epochs and resumed sets the third epoch's rate from the epoch number
+    _fit(bars, tmp_path / "cut", epochs=2, lr_schedule="cosine").fit()
+    config, ckpt = load_resume(tmp_path / "cut")
+    config.epochs = 4
+    trainer = Trainer(config, *bars, tmp_path / "cut", progress=False, log=lambda s: None)
+    trainer.restore(ckpt)
+    resumed = trainer.fit()
+    assert resumed.history[2]["lr"] == pytest.approx(learning_rate(config, 2))
+    with pytest.raises(OptionError, match="lr-schedule"):
+        TrainConfig(lr_schedule="linear").validate()
+
+
+def test_training_keeps_freed_memory_for_the_next_step():
+    """glibc's thresholds are raised once per process (FERVIZ_MALLOC=system opts out)."""
+    import subprocess
+    import sys
+
+    code = ("from ferviz.allocator import retain_freed_memory as r; import sys; "
+            "sys.stdout.write(str(r()) + str(r()))")
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "FERVIZ_MALLOC": "system"}).stdout
+    assert off == "FalseFalse"
+    assert on == ("TrueTrue" if sys.platform.startswith("linux") else "FalseFalse")

@@ -46,6 +46,9 @@ def training_options(func):
     augmentation ranges, validation split and memory format (defaults: the report's recipe)."""
     options = [
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+                     show_default=True,
+                     help="constant: the report's recipe; cosine: decay the rate to 0 over --epochs."),
         click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Adam weight decay."),
         click.option("--patience", type=int, default=10, show_default=True,
                      help="Early stopping: epochs without a better val accuracy; 0 disables it."),
