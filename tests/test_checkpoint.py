@@ -47,8 +47,17 @@ def test_truncated_file_is_reported(tmp_path, tiny_checkpoint):
     data = tiny_checkpoint.read_bytes()
     bad = tmp_path / "cut.pt"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="unreadable or truncated"):
+    with pytest.raises(CheckpointError, match="unreadable or truncated") as caught:
         load_checkpoint(bad)
+    # torch's message runs on for several sentences: ferviz keeps its first one, whole
+    assert str(caught.value).endswith("(RuntimeError: PytorchStreamReader failed reading zip archive: failed "
+                                      "finding central directory)")
+
+
+def test_empty_file_is_called_empty(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.pt: the file is empty \(0 bytes\)"):
+        load_checkpoint(tmp_path / "empty.pt")
 
 
 def test_corrupted_tensor_fails_the_checksum(tmp_path, tiny_checkpoint):
