@@ -33,3 +33,8 @@ class UnknownNameError(FervizError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+class DataWarning(UserWarning):
+    """Something in the data was skipped or changed on the way in (bad rows with ``skip_bad``,
+    unsafe archive members, transparent pixels); the CLI shows it as one ``warning:`` line."""

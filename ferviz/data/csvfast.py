@@ -219,7 +219,7 @@ def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, ba
         except (ValueError, csv.Error) as exc:
             message = f"line {lineno}: {exc}"
             if not skip_bad:
-                raise DataError(f"{source}: {message}") from None
+                raise DataError(f"{source}: {message} (--skip-bad skips such rows, with one warning)") from None
             bad.append(message)
             kept.append(False)
             continue
