@@ -3,7 +3,8 @@
 ============  ==============================================================================
 kind          what it reads
 ============  ==============================================================================
-``csv``       Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``), bare or inside a .zip /
+``csv``       Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``), or its unlabelled ``test.csv``
+              (``pixels`` or ``id,pixels``: split "test", ids from ``id``), bare or inside a .zip /
               .tar.gz / .csv.gz; options ``ferplus=fer2013new.csv`` (FER+ labels),
               ``contempt=drop|keep``, ``member=NAME`` (which CSV of an archive), ``cache=0``
 ``folder``    ``ROOT/<split>/<class>/*.jpg|png`` or ``ROOT/<class>/*`` (split "train"), a
@@ -141,7 +142,7 @@ class CsvReader(Reader):
     """Kaggle's FER2013 CSV; see the module docstring."""
 
     kind = "csv"
-    summary = "FER2013 Kaggle CSV (emotion,pixels,Usage), bare or in .zip/.tar.gz; ferplus=FILE"
+    summary = "FER2013 Kaggle CSV (emotion,pixels,Usage, or test.csv: [id,]pixels), bare or zipped; ferplus=FILE"
     options = ("ferplus", "contempt", "member", "cache")
 
     def sniff(self, path: Path) -> bool:
@@ -202,10 +203,14 @@ class CsvReader(Reader):
                 data = tree.read(name, MAX_CSV_BYTES)
             table = parse_fer_csv(data, source, skip_bad=skip_bad)
             del data
+            unsafe = 0 if tree is None else tree.skipped_unsafe
 
-            class_names = FER2013_CLASSES
+            class_names = FER2013_CLASSES if table.labels is not None else ()
             labels, keep, meta = table.labels, None, {}
             split_names = table.splits
+            if ferplus is not None and labels is None:
+                raise DataError(f"{source}: ferplus= relabels FER2013's rows, but this file has no emotion column "
+                                "(an unlabelled test.csv?)")
             if ferplus is not None:
                 if isinstance(ferplus, Path):
                     fp_source, fp_bytes = str(ferplus), _read_file(ferplus)
@@ -215,26 +220,28 @@ class CsvReader(Reader):
                 class_names, labels, keep, split_names, meta = self._apply_ferplus(
                     fp, table, fp_source, source, contempt)
 
-        images, rows = table.images, table.rows
+        images = table.images
+        ids = table.ids if table.ids is not None else table.rows.astype(str)
         if keep is not None:
-            images, rows = images[keep], rows[keep]
+            images, ids = images[keep], ids[keep]
             labels = labels[keep]
             split_names = None if split_names is None else split_names[keep]
-        ids = rows.astype(str)
         splits: dict[str, Dataset] = {}
-        if split_names is None:
-            splits["train"] = Dataset(images, labels, class_names, "train", source, ids=ids, meta=dict(meta))
+        if split_names is None:  # Kaggle's unlabelled test.csv is a test split; a labelled file, train
+            only = "train" if labels is not None else "test"
+            splits[only] = Dataset(images, labels, class_names, only, source, ids=ids, meta=dict(meta))
         else:
             for name in _ordered(split_names.tolist()):
                 pick = np.flatnonzero(split_names == name)
-                splits[name] = Dataset(images[pick], labels[pick], class_names, name, source,
-                                       ids=ids[pick], meta=dict(meta))
+                splits[name] = Dataset(images[pick], None if labels is None else labels[pick], class_names, name,
+                                       source, ids=ids[pick], meta=dict(meta))
         if not splits or not any(len(d) for d in splits.values()):
             raise DataError(f"{source}: no images left")
         _warn_skipped(source, "row", table.bad)
+        _warn_changed(source, unsafe=unsafe)
         if use_cache:
             cache.store(identity, key, splits,
-                        {"source": source, "skipped": len(table.bad), "bad": table.bad[:1]})
+                        {"source": source, "skipped": len(table.bad), "bad": table.bad[:1], "unsafe": unsafe})
         return splits
 
     @staticmethod

@@ -183,13 +183,37 @@ def test_csv_without_trailing_newline(tmp_path):
     assert sum(len(d) for d in read(CsvReader(), p).values()) == 7
 
 
-@pytest.mark.parametrize("column", ["emotion", "pixels"])
-def test_csv_missing_column_is_named(tmp_path, column):
+def test_csv_missing_pixels_column_is_named(tmp_path):
     images, labels, splits = faces(7)
-    cols = tuple(c for c in ("emotion", "pixels", "Usage") if c != column)
-    p = write_csv(tmp_path / "x.csv", images, labels, splits, columns=cols)
-    with pytest.raises(DataError, match=f"x.csv: line 1: .*'{column}'"):
+    p = write_csv(tmp_path / "x.csv", images, labels, splits, columns=("emotion", "Usage"))
+    with pytest.raises(DataError, match="x.csv: line 1: the header has no 'pixels' column"):
         read(CsvReader(), p)
+
+
+@pytest.mark.parametrize("columns", [("pixels",), ("id", "pixels"), ("pixels", "Usage")])
+def test_kaggle_unlabelled_test_csv_is_a_test_split_without_labels(tmp_path, columns):
+    """Kaggle's test.csv has no emotion column: header `pixels`, or `id,pixels`."""
+    images = faces(9)[0]
+    rows = [",".join(columns)]
+    for i, img in enumerate(images):
+        field = {"id": str(3000 + i), "pixels": " ".join(map(str, img.ravel())), "Usage": "PrivateTest"}
+        rows.append(",".join(field[c] for c in columns))
+    path = tmp_path / "test.csv"
+    path.write_text("\n".join(rows) + "\n")
+    want_ids = [str(3000 + i) for i in range(9)] if "id" in columns else [str(i) for i in range(9)]
+    for slow in (False, True):
+        table = csvfast.parse_fer_csv(path.read_bytes(), "test.csv", force_slow=slow)
+        assert table.labels is None
+        np.testing.assert_array_equal(table.images, images)
+    split = "private-test" if "Usage" in columns else "test"
+    out = read(CsvReader(), path)
+    assert list(out) == [split]
+    assert out[split].labels is None and out[split].class_names == ()
+    assert out[split].ids.tolist() == want_ids
+    np.testing.assert_array_equal(out[split].images, images)
+    assert read(CsvReader(), path)[split].ids.tolist() == want_ids  # and the same from the cache
+    with pytest.raises(DataError, match="no emotion column"):
+        read(CsvReader(), path, ferplus=str(path))
 
 
 BAD_ROWS = [
