@@ -28,14 +28,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import pickle
 import re
 import tarfile
-import tempfile
 import zipfile
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -43,6 +40,7 @@ from torch import nn
 
 from ferviz import FER2013_CLASSES, __version__
 from ferviz.errors import CheckpointError, DataError, FervizError, OptionError, UnknownNameError
+from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
 from ferviz.preprocessing import Preprocessing
 
 FORMAT = "ferviz-checkpoint"
@@ -185,30 +183,6 @@ def tensor_checksum(state_dict: dict) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-@contextmanager
-def atomic_write(path: Path, mode: str = "wb"):
-    """Write to a temporary file beside `path`, fsync, then rename over it: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_checkpoint(path: Path, model: LoadedModel, **extra) -> Path:

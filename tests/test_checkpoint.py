@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ferviz.checkpoint import FORMAT_VERSION, LoadedModel, load_checkpoint, read_checkpoint_dict, save_checkpoint
-from ferviz.errors import CheckpointError, UnknownNameError
+from ferviz.errors import CheckpointError, OutputError, UnknownNameError
 
 from tests.conftest import make_loaded
 
@@ -159,7 +159,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="m.pt: cannot write there \\(No space left on device\\)"):
         save_checkpoint(path, make_loaded(seed=5))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
