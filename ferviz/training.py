@@ -417,6 +417,8 @@ def _train(config: TrainConfig, out: Path | None, overwrite: bool, resume: Path 
         log = lambda message: None  # noqa: E731
     ckpt = None
     if resume is not None:
+        if distributed.is_main():
+            check_unlocked(resume, option="--resume")  # a run that another process still writes
         config, ckpt = load_resume(resume)
         if resume_epochs is not None:
             config.epochs = resume_epochs

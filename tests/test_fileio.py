@@ -116,6 +116,9 @@ def test_two_trains_into_one_folder_the_second_is_refused(tmp_path):
         assert second.exit_code == 1
         assert f"is being written by process {first.pid} (ferviz train" in second.stderr
         assert "run folder" not in second.stdout
+        resumed = CliRunner().invoke(main, ["train", "--resume", str(out), "--quiet"])
+        assert resumed.exit_code == 1
+        assert f"--resume {out} is being written by process {first.pid} (ferviz train" in resumed.stderr
         assert first.poll() is None  # the first run goes on
     finally:
         first.send_signal(signal.SIGINT)
