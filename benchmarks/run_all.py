@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
 import bench_explain  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_startup  # noqa: E402
 import bench_synthetic  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -32,6 +33,7 @@ QUICK = {
     "memory": ["--data", "synthetic:count=128,val=32,test=32", "--batch-size", "32",
                "--report-data", "synthetic:count=70,val=14,test=70",
                "--quick-report"],
+    "startup": ["--repeat", "1"],
 }
 
 
@@ -44,7 +46,7 @@ def main(argv=None) -> None:
           f"torch {torch.__version__}, Python {platform.python_version()}\n")
     sections = [("training", bench_train, "train"), ("explainers", bench_explain, "explain"),
                 ("data", bench_data, "data"), ("synthetic faces", bench_synthetic, "synthetic"),
-                ("memory", bench_memory, "memory")]
+                ("memory", bench_memory, "memory"), ("start-up", bench_startup, "startup")]
     for title, module, key in sections:
         print(f"== {title}")
         module.main(pick(key))

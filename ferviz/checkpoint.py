@@ -28,14 +28,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import pickle
 import re
 import tarfile
-import tempfile
 import zipfile
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -43,6 +40,7 @@ from torch import nn
 
 from ferviz import FER2013_CLASSES, __version__
 from ferviz.errors import CheckpointError, DataError, FervizError, OptionError, UnknownNameError
+from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
 from ferviz.preprocessing import Preprocessing
 
 FORMAT = "ferviz-checkpoint"
@@ -187,30 +185,6 @@ def tensor_checksum(state_dict: dict) -> str:
     return h.hexdigest()
 
 
-@contextmanager
-def atomic_write(path: Path, mode: str = "wb"):
-    """Write to a temporary file beside `path`, fsync, then rename over it: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 #: How a checkpoint may store its floating-point tensors; loading always gives float32 weights.
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
@@ -286,7 +260,7 @@ def _check_zip_records(path: Path) -> None:
     except CheckpointError:
         raise
     except _ZIP_ERRORS as exc:
-        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({str(exc)[:200]})") from None
+        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({_first_sentence(exc)})") from None
 
 
 def _is_legacy_tar(path: Path) -> bool:
@@ -303,6 +277,9 @@ def read_checkpoint_dict(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path}: the file is empty (0 bytes), so it was never written "
+                              "completely; use another checkpoint, or train again")
     if zipfile.is_zipfile(path):
         _check_zip_records(path)
     elif _is_legacy_tar(path):
@@ -318,14 +295,14 @@ def read_checkpoint_dict(path: Path) -> dict:
             what = next((g for g in unsafe.groups() if g), unsafe.group(0))
             raise CheckpointError(
                 f"checkpoint {path}: refused; it holds objects that would run code when loaded "
-                f"({what[:200]}). ferviz only loads tensors and plain values."
+                f"({_first_sentence(what)}). ferviz only loads tensors and plain values."
             ) from None
         detail = text.rsplit("WeightsUnpickler error:", 1)[-1].strip().splitlines()
         raise CheckpointError(f"checkpoint {path}: unreadable or truncated (not a valid pickle: "
-                              f"{(detail[0] if detail else text)[:200]})") from None
+                              f"{_first_sentence(detail[0] if detail else text)})") from None
     except Exception as exc:  # noqa: BLE001  torch.load parses an untrusted file: any failure means a bad file
         raise CheckpointError(f"checkpoint {path}: unreadable or truncated "
-                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
+                              f"({type(exc).__name__}: {_first_sentence(exc)})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(obj).__name__}")
     return obj
@@ -380,6 +357,17 @@ def _brief(value) -> str:
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
+def _first_sentence(message, limit: int = 200) -> str:
+    """The first sentence of an error message, whole: never cut mid-word (torch's run long)."""
+    lines = str(message).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    end = text.find(". ")
+    text = text[:end] if end > 0 else text.rstrip(".")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return text or "no detail given"
+
+
 def _short(value, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -402,7 +390,7 @@ def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict,
         if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
             return  # a factory that needs real tensors in __init__: the real build decides
         raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
-                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {str(exc)[:200]}") from None
+                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
     want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in state.items()}
     if want != have:
@@ -421,7 +409,7 @@ def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict,
         if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
             return
         raise CheckpointError(f"checkpoint {path}: input {channels}x{size}x{size} does not fit architecture "
-                              f"{arch!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+                              f"{arch!r}: {type(exc).__name__}: {_first_sentence(exc)}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, len(class_names)):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CheckpointError(f"checkpoint {path}: architecture {arch!r} gives outputs of shape {got} "
@@ -465,7 +453,7 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
         raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
-                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {str(exc)[:200]}") from None
+                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
     try:
         net.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as exc:
@@ -544,7 +532,7 @@ def _load_any(path: Path, options: dict) -> LoadedModel:
             net = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:  # noqa: BLE001  a damaged or foreign TorchScript file
             raise CheckpointError(f"checkpoint {path}: unreadable TorchScript file "
-                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+                                  f"({type(exc).__name__}: {_first_sentence(exc)})") from None
         return LoadedModel(net, classes, prep, in_channels=_int_option(options, "channels", 1),
                            input_size=_int_option(options, "size", 48), arch="torchscript", source=str(path))
     from ferviz import registry

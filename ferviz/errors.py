@@ -17,6 +17,14 @@ class OptionError(FervizError):
     """An option value is out of range or of the wrong type."""
 
 
+class OutputError(OptionError):
+    """An output location (--out...) cannot be written, or holds something that must not be replaced."""
+
+
+class Interrupted(FervizError):
+    """Work stopped by Ctrl-C (SIGINT) after saving what it could; the CLI exits with 130."""
+
+
 class PluginError(FervizError):
     """A plugin failed to load or registered a name that is already taken."""
 
@@ -33,3 +41,8 @@ class UnknownNameError(FervizError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+class DataWarning(UserWarning):
+    """Something in the data was skipped or changed on the way in (bad rows with ``skip_bad``,
+    unsafe archive members, transparent pixels); the CLI shows it as one ``warning:`` line."""

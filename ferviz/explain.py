@@ -32,9 +32,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,9 +47,9 @@ from torch import nn
 from ferviz import __version__
 from ferviz.data import Dataset
 from ferviz.errors import DataError, OptionError, UnknownNameError
+from ferviz.fileio import FIGURE_FORMATS
 
 NEEDS = ("images", "dataset", "model")
-FIGURE_FORMATS = ("png", "pdf", "svg")
 MANIFEST_FORMAT = "ferviz-explanation"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -505,23 +502,22 @@ def jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def save(explanation: Explanation, out_dir, fmt: str = "png", *, extra: dict | None = None) -> Path:
+def save(explanation: Explanation, out_dir, fmt: str = "png", *, extra: dict | None = None,
+         overwrite: bool = False) -> Path:
     """Write arrays.npz, one file per figure, summary.json and manifest.json into `out_dir`.
 
-    Everything is written into a temporary folder beside `out_dir` first, then moved in with
-    ``os.replace`` (manifest last): a failure leaves `out_dir` as it was. Returns the manifest path.
+    Everything is written into a temporary folder beside `out_dir`, which then becomes `out_dir`
+    in one rename (:func:`ferviz.fileio.atomic_folder`): a failure leaves `out_dir` as it was.
+    An existing `out_dir` is refused unless `overwrite`, which replaces all of it (a previous
+    explanation's figures do not stay beside the new ones). Returns the manifest path.
     """
+    from ferviz.fileio import atomic_folder
+
     if fmt not in FIGURE_FORMATS:
         raise OptionError(f"figure format must be one of {', '.join(FIGURE_FORMATS)}, got {fmt!r}")
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()  # plain mkdir (not mkdtemp): the folder gets the usual umask permissions
-    try:
-        files = _write_all(explanation, tmp, fmt, extra or {})
-        _move_into(tmp, out_dir, files)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(out_dir, overwrite=overwrite, owner="manifest.json") as tmp:
+        _write_all(explanation, tmp, fmt, extra or {})
     return out_dir / "manifest.json"
 
 
@@ -553,16 +549,6 @@ def _write_all(explanation: Explanation, folder: Path, fmt: str, extra: dict) ->
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=jsonable))
     return files + ["manifest.json"]
-
-
-def _move_into(tmp: Path, out_dir: Path, files: list[str]) -> None:
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)  # one atomic rename of the whole folder
-        return
-    if not out_dir.is_dir():
-        raise DataError(f"--out {out_dir} exists and is not a folder")
-    for name in files:  # manifest.json is last: it only appears once everything it lists is there
-        os.replace(tmp / name, out_dir / name)
 
 
 #: Mask rules of attribution figures. "zscore" (the Keras-era saliency recipe): standardise the

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferviz.checkpoint import atomic_write
+from ferviz.fileio import atomic_file
 
 
 def smooth(values, weight: float = 0.6) -> np.ndarray:
@@ -40,9 +40,10 @@ def training_curves(history: list[dict], title: str = "") -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    """Save atomically; the format follows the suffix (png, pdf, svg)."""
+def save_figure(fig: Figure, path: Path, dpi: int = 110, *, overwrite: bool = True) -> Path:
+    """Save atomically (an existing file is replaced only with `overwrite`); the format follows
+    the suffix (png, pdf, svg)."""
     path = Path(path)
-    with atomic_write(path) as fh:
+    with atomic_file(path, overwrite=overwrite) as fh:
         fig.savefig(fh, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     return path

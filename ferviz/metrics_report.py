@@ -1,7 +1,7 @@
 """An :class:`~ferviz.assess.Assessment` as files: a Markdown table, JSON, figures and arrays.
 
-:func:`write` puts into one folder, atomically (a temporary folder beside it, then renames,
-``assessment.json`` last):
+:func:`write` puts into one folder, atomically (a temporary folder beside it, renamed into
+place; :mod:`ferviz.fileio`):
 
     assessment.md    explainer x metric table (mean +- standard error), per-class localisation
     assessment.json  every number: means, standard errors, per-class means, mean curves, options
@@ -14,9 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,8 +22,8 @@ from matplotlib.figure import Figure
 
 from ferviz import __version__
 from ferviz.assess import RANDOM_ROW, Assessment
-from ferviz.errors import DataError
 from ferviz.explain import jsonable
+from ferviz.fileio import atomic_folder
 
 FORMAT = "ferviz-assessment"
 ROW_LABELS = {RANDOM_ROW: "random map (baseline)"}
@@ -276,15 +273,12 @@ def arrays(result: Assessment) -> dict[str, np.ndarray]:
     return out
 
 
-def write(result: Assessment, out_dir, faces: np.ndarray | None = None, fmt: str = "png") -> list[Path]:
-    """Write the assessment's files into `out_dir` (atomically); return their paths."""
+def write(result: Assessment, out_dir, faces: np.ndarray | None = None, fmt: str = "png", *,
+          overwrite: bool = False) -> list[Path]:
+    """Write the assessment's files into `out_dir` (atomically: :func:`ferviz.fileio.atomic_folder`;
+    an existing `out_dir` is replaced, whole, only with `overwrite`); return their paths."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--out {out_dir} exists and is not a folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite, owner="assessment.json") as tmp:
         names = ["assessment.md"]
         (tmp / "assessment.md").write_text(to_markdown(result), encoding="utf-8")
         np.savez_compressed(tmp / "arrays.npz", **arrays(result))
@@ -299,9 +293,4 @@ def write(result: Assessment, out_dir, faces: np.ndarray | None = None, fmt: str
         data = to_dict(result) | {"files": names + ["assessment.json"]}
         (tmp / "assessment.json").write_text(json.dumps(data, indent=1, default=jsonable), encoding="utf-8")
         names.append("assessment.json")
-        out_dir.mkdir(exist_ok=True)
-        for name in names:  # assessment.json last: it appears once everything it lists is there
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return [out_dir / name for name in names]

@@ -13,6 +13,7 @@ A path that exists always wins over a name.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,34 +116,32 @@ def map_fidelity(reference, packed, images, methods=FIDELITY_METHODS) -> dict:
 
 
 def pack_checkpoint(source, out: Path, *, storage: str = "float16", faces=None,
-                    min_spearman: float = MIN_SPEARMAN) -> PackResult:
+                    min_spearman: float = MIN_SPEARMAN, overwrite: bool = False) -> PackResult:
     """Write a release copy of checkpoint `source` to `out`: no resume state, weights stored as
     `storage`. With `faces` (uint8 (N, H, W)), the copy's saliency and integrated-gradients maps
     must match the original's to a mean Spearman correlation over the faces of at least
     `min_spearman`, or nothing is written. (The mean, not the least face: on a face whose map is
     near zero over much of the image, the order of those pixels is numerical noise, and any
     change of the weights, even 1e-4 relative, moves that face's correlation below 0.999.)"""
-    import os
-
     from ferviz.checkpoint import load_checkpoint, save_checkpoint
     from ferviz.errors import FervizError
+    from ferviz.fileio import atomic_file, check_target
 
+    out = check_target(out, folder=False, overwrite=overwrite)
     reference = load_checkpoint(source)
     own = {"format", "version", "arch", "arch_args", "class_names", "input", "preprocessing", "ferviz_version",
            "checksum", "storage"}
     extra = {k: v for k, v in reference.meta.items() if k not in own}
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.pack")
-    try:
-        save_checkpoint(tmp, reference, storage=storage, **extra)
-        packed = load_checkpoint(tmp)
+    with tempfile.TemporaryDirectory(prefix=".ferviz-pack-", dir=out.parent if out.parent.is_dir() else None) as tmp:
+        candidate = Path(tmp) / out.name
+        save_checkpoint(candidate, reference, storage=storage, **extra)
+        packed = load_checkpoint(candidate)
         fidelity = map_fidelity(reference, packed, faces) if faces is not None else {}
         worst = {m: r["mean"] for m, r in fidelity.items() if r["mean"] < min_spearman}
         if worst:
             raise FervizError(f"{storage} storage changes the maps too much (mean Spearman over faces: "
                               + ", ".join(f"{m} {v:.4f}" for m, v in worst.items())
                               + f", below {min_spearman}); keep float32")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with atomic_file(out, overwrite=overwrite) as fh:
+            fh.write(candidate.read_bytes())
     return PackResult(out, file_sha256(out), out.stat().st_size, storage, fidelity)

@@ -23,10 +23,7 @@ accuracy section scores every checkpoint and their ensemble.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +36,7 @@ from matplotlib.figure import Figure
 from ferviz import __version__
 from ferviz.errors import FervizError, OptionError
 from ferviz.explain import parse_key_values, parse_options
+from ferviz.fileio import atomic_folder, check_target
 from ferviz.progress import progress_bar
 from ferviz.report_explainers import attribution_run, filters_section, plugin_section
 from ferviz.report_sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
@@ -258,22 +256,6 @@ def check_skip(names, study: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- the whole job
-def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an existing report folder without --overwrite, and anything that is not a report with it."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OptionError(f"--out {out} exists and is not a folder")
-    entries = [p.name for p in out.iterdir()]
-    if not entries:
-        return
-    if not overwrite:
-        raise OptionError(f"--out {out} already exists ({len(entries)} entries); pass --overwrite to replace "
-                          "a previous report, or choose another folder")
-    if "report.json" not in entries:
-        raise OptionError(f"--out {out} is not empty and holds no report.json; refusing to replace it")
-
-
 def build_report(config: ReportConfig, log: Callable[[str], None] = lambda message: None) -> Path:
     """Render the report into ``config.out`` (atomically); returns the path of index.html."""
     from ferviz.checkpoint import load_checkpoint
@@ -283,8 +265,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
     from ferviz.study import load_study
 
     started = time.perf_counter()
-    out = Path(config.out)
-    check_out(out, config.overwrite)
+    out = check_target(config.out, folder=True, overwrite=config.overwrite, owner="report.json")
     params = parse_params(config.params)
     check_skip(config.skip, config.study is not None)
     if config.study is not None:
@@ -296,10 +277,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                          Holdout.of_model(models[0]))
     loading = time.perf_counter() - started
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
-    try:
+    with atomic_folder(out, overwrite=config.overwrite, owner="report.json") as tmp:
         ctx = ReportContext(config, models, names, split, tmp, params)
         planned = plan(ctx)
         log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {describe_split(split)}), "
@@ -332,26 +310,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
         report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings}
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_jsonable))
         (tmp / "index.html").write_text(render_html(meta, sections, timings, tmp), encoding="utf-8")
-        replace_folder(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out / "index.html"
-
-
-def replace_folder(tmp: Path, out: Path) -> None:
-    """Move `tmp` to `out`; an old `out` is moved aside first and deleted only once the new one is in."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(value):

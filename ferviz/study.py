@@ -30,8 +30,8 @@ from typing import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferviz.checkpoint import atomic_write
-from ferviz.errors import DataError, FervizError, OptionError
+from ferviz.errors import DataError, Interrupted, OptionError
+from ferviz.fileio import LOCK_NAME, atomic_file, cannot_write, check_target, clear_folder, run_lock
 from ferviz.figures import save_figure
 from ferviz.training import TrainConfig, run_training
 
@@ -99,14 +99,20 @@ def _budget(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in VARIED and k != "device"}
 
 
+def check_out(out: Path) -> None:
+    """Before any work: `out` is new and writable, or a study (to resume, or to replace with --overwrite)."""
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} is a file, not a folder; choose a folder")
+    if not (out / "plan.json").is_file() and out.is_dir() and [p for p in out.iterdir() if p.name != LOCK_NAME]:
+        raise OptionError(f"--out {out} is not empty and holds no study (plan.json); choose another folder")
+    check_target(out, folder=True, overwrite=True, owner="plan.json", in_place=True)  # resuming is allowed
+
+
 def check_plan(out: Path, kind: str, base: TrainConfig, copies: int) -> None:
     """Record the study's budget in plan.json, or refuse a different one in the same folder."""
     plan = {"kind": kind, "copies": copies, "budget": _budget(base)}
     path = out / "plan.json"
-    if out.exists() and not out.is_dir():
-        raise OptionError(f"--out {out} exists and is not a folder")
-    if not path.is_file() and out.is_dir() and any(out.iterdir()):
-        raise OptionError(f"--out {out} is not empty and holds no study (plan.json); choose another folder")
+    check_out(out)
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("kind") != kind:
@@ -119,14 +125,17 @@ def check_plan(out: Path, kind: str, base: TrainConfig, copies: int) -> None:
                               f"now {plan['budget'].get(k)!r}); keep the same options to resume it, or choose "
                               "another folder")
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w") as fh:
+    with atomic_file(path, "w") as fh:
         json.dump(plan, fh, indent=1)
 
 
 def run_study(kind: str, base: TrainConfig, out: Path, *, seeds: int = 3, copies: int = 2,
-              only: list[str] | None = None, progress: bool = True,
+              only: list[str] | None = None, overwrite: bool = False, progress: bool = True,
               log: Callable[[str], None] = print) -> dict:
-    """Train every variant x seed not already finished, then write study.md/json/png; returns the summary."""
+    """Train every variant x seed not already finished, then write study.md/json/png; returns the summary.
+
+    The study folder is locked while this runs (:func:`ferviz.fileio.run_lock`); `overwrite`
+    empties a previous study's folder first instead of resuming it."""
     if seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {seeds}")
     chosen = variants(kind, copies)
@@ -139,6 +148,19 @@ def run_study(kind: str, base: TrainConfig, out: Path, *, seeds: int = 3, copies
     for v in chosen:
         replace(base, **v.overrides).validate()
     out = Path(out)
+    check_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(out, exc) from None
+    with run_lock(out):
+        if overwrite:
+            clear_folder(out)
+        return _run_all(kind, base, out, chosen, seeds, copies, progress, log)
+
+
+def _run_all(kind: str, base: TrainConfig, out: Path, chosen: list[Variant], seeds: int, copies: int,
+             progress: bool, log: Callable[[str], None]) -> dict:
     check_plan(out, kind, base, copies)
     todo = [(v, s) for v in chosen for s in range(seeds)]
     for i, (variant, seed) in enumerate(todo):
@@ -157,7 +179,7 @@ def run_study(kind: str, base: TrainConfig, out: Path, *, seeds: int = 3, copies
         summary = summarise(kind, base, out, chosen, seeds)
         write_outputs(out, summary)
         if result.stopped == "interrupted":
-            raise FervizError(f"study interrupted during {variant.name} seed {seed}; run the same command again "
+            raise Interrupted(f"study interrupted during {variant.name} seed {seed}; run the same command again "
                               "to continue")
     summary = summarise(kind, base, out, chosen, seeds)
     write_outputs(out, summary)
@@ -259,9 +281,9 @@ def study_figure(summary: dict) -> Figure:
 
 
 def write_outputs(out: Path, summary: dict) -> None:
-    with atomic_write(out / "study.json", "w") as fh:
+    with atomic_file(out / "study.json", "w") as fh:
         json.dump(summary, fh, indent=1)
-    with atomic_write(out / "study.md", "w") as fh:
+    with atomic_file(out / "study.md", "w") as fh:
         fh.write(study_markdown(summary))
     save_figure(study_figure(summary), out / "study.png", dpi=100)
 

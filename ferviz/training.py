@@ -11,6 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -30,7 +31,8 @@ from ferviz.allocator import retain_freed_memory
 from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
-from ferviz.errors import CheckpointError, FervizError, OptionError
+from ferviz.errors import CheckpointError, FervizError, OptionError, OutputError
+from ferviz.fileio import cannot_write, check_target, check_unlocked, clear_folder, run_lock
 from ferviz.figures import save_figure, training_curves
 from ferviz.preprocessing import MODES, Preprocessing
 from ferviz.progress import progress_bar
@@ -349,30 +351,52 @@ def _fault_injection(rank: int, epoch: int) -> None:
         os._exit(17)
 
 
-def prepare_run_dir(out: Path | None, *, overwrite: bool, root: Path = Path("runs")) -> Path:
-    """The run folder: `out`, refusing to overwrite a previous run unless asked; else runs/run-NNN."""
-    if out is None:
-        root.mkdir(parents=True, exist_ok=True)
-        taken = {p.name for p in root.iterdir()}
-        out = next(root / f"run-{i:03d}" for i in range(1, 100_000) if f"run-{i:03d}" not in taken)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OptionError(f"--out {out} exists and is not a folder")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise OptionError(f"--out {out} already holds a run ({', '.join(existing)}); "
-                          "pass --overwrite, --resume it, or choose another folder")
-    if existing:
-        for name in existing:
-            (out / name).unlink()
+def prepare_run_dir(out: Path | None, *, overwrite: bool, root: Path = Path("runs"),
+                    held: contextlib.ExitStack | None = None) -> Path:
+    """The run folder: `out`, or else the next free runs/run-NNN (claimed with one mkdir).
+
+    A folder that is not empty is refused unless `overwrite`, which empties all of it. With
+    `held`, the folder is locked for this process (:func:`ferviz.fileio.run_lock`) until `held`
+    closes, and checked again under the lock: a second writer is refused with the first's pid.
+    """
+    out = _claim_numbered(root) if out is None else Path(out)
+    _check_run_dir(out, overwrite)  # before anything is created
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".ferviz-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
-        raise OptionError(f"--out {out}: cannot write there ({exc.strerror})") from None
+        raise cannot_write(out, exc) from None
+    if held is not None:
+        held.enter_context(run_lock(out))
+        _check_run_dir(out, overwrite, ours=True)  # another run may have filled it meanwhile
+    if overwrite:
+        clear_folder(out)
     return out
+
+
+def _check_run_dir(out: Path, overwrite: bool, *, ours: bool = False) -> None:
+    if not ours:  # (when the lock is ours, another look would take it for someone else's)
+        check_unlocked(out)
+    existing = [name for name in RUN_FILES if (out / name).exists()] if out.is_dir() else []
+    if existing and not overwrite:
+        raise OutputError(f"--out {out} already holds a run ({', '.join(existing)}); pass --overwrite to "
+                          "replace all of it, --resume it, or choose another folder")
+    check_target(out, folder=True, overwrite=overwrite, owner=RUN_FILES, in_place=True)
+
+
+def _claim_numbered(root: Path) -> Path:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        taken = {p.name for p in root.iterdir()}
+        for i in range(1, 100_000):
+            if f"run-{i:03d}" not in taken:
+                try:
+                    (root / f"run-{i:03d}").mkdir()  # atomic: two runs never claim the same number
+                    return root / f"run-{i:03d}"
+                except FileExistsError:
+                    continue
+    except OSError as exc:
+        raise cannot_write(root, exc) from None
+    raise OutputError(f"{root}: no free run-NNN name left; give --out")
 
 
 def load_resume(run_dir: Path) -> tuple[TrainConfig, dict]:
@@ -400,7 +424,14 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
     """Load the data, build or restore the model, train, and write the run folder.
 
     With `resume`, the run's own config is used; `resume_epochs` may extend its epoch budget.
+    The run folder is locked while the run writes it (:func:`ferviz.fileio.run_lock`).
     """
+    with contextlib.ExitStack() as held:
+        return _train(config, out, overwrite, resume, resume_epochs, progress, log, held)
+
+
+def _train(config: TrainConfig, out: Path | None, overwrite: bool, resume: Path | None, resume_epochs: int | None,
+           progress: bool, log: Callable[[str], None], held: contextlib.ExitStack) -> TrainResult:
     from ferviz.data.sources import open_source, train_val
 
     distributed.setup(resolve_device(config.device))
@@ -408,13 +439,17 @@ def run_training(config: TrainConfig, out: Path | None = None, *, overwrite: boo
         log = lambda message: None  # noqa: E731
     ckpt = None
     if resume is not None:
+        if distributed.is_main():
+            check_unlocked(resume, option="--resume")  # a run that another process still writes
         config, ckpt = load_resume(resume)
         if resume_epochs is not None:
             config.epochs = resume_epochs
         run_dir = Path(resume)
+        if distributed.is_main():
+            held.enter_context(run_lock(run_dir, option="--resume"))
     else:
         config.validate()
-        run_dir = prepare_run_dir(out, overwrite=overwrite) if distributed.is_main() else Path(out or ".")
+        run_dir = prepare_run_dir(out, overwrite=overwrite, held=held) if distributed.is_main() else Path(out or ".")
     if distributed.world_size() > 1:
         run_dir = Path(distributed.broadcast_object(str(run_dir)))
     splits = open_source(config.data, skip_bad=config.skip_bad)

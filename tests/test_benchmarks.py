@@ -11,6 +11,6 @@ def test_all_benchmarks_run_on_tiny_sizes():
     result = subprocess.run([sys.executable, "benchmarks/run_all.py", "--quick"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for heading in ("== training", "== explainers", "== data", "== synthetic faces", "== memory"):
+    for heading in ("== training", "== explainers", "== data", "== synthetic faces", "== memory", "== start-up"):
         assert heading in result.stdout
     assert "ratio" in result.stdout and "peak RSS" in result.stdout

@@ -311,9 +311,9 @@ def test_csv_special_files(work):
         b"emotion,pixels,Usage\n": "no data rows",
         b"emotion,pixels,Usage\r\n\r\n": "no data rows",
         b"emotion,Usage\n" + row.encode(): "no 'pixels'",
-        b"pixels\n1 2 3\n": "no 'emotion'",
+        b"pixels\n1 2 3\n": "3 pixel values, expected 2304",  # an unlabelled test.csv, with a short row
         ('"' + "a" * 200_000 + '",emotion,pixels\n' + row).encode(): "line 1",
-        b"emo\x00tion,pixels\n" + row.encode(): "no 'emotion'",
+        b"emo\x00tion,pixels\n" + row.encode(): "3 fields, expected 2",  # no emotion column: unlabelled
         b"emotion,pi\rxels,Usage\n" + row.encode(): "line 1",
         b"emotion,pixels,Usage\r" + row.encode().replace(b"\n", b"\r"): "no data rows",
         ("emotion,pixels\n" + "9" * 5000 + "," + " ".join(["1"] * PIXELS) + "\n").encode(): "outside 0-6",

@@ -31,8 +31,11 @@ def test_readme_plugin_example_runs_as_written():
     assert "gradient-x-input" in result.figures
 
 
-def test_ci_runs_the_readme_test_command():
-    extracted = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    assert "pytest" in extracted and "constraints.txt" in extracted
-    assert f"<!-- ci:test -->\n```bash\n{extracted}\n```" in README
+def test_ci_runs_the_readme_test_command_then_the_numerical_tests_on_another_cpu():
+    test, numerics = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True,
+                                    check=True).stdout.strip().splitlines()
+    assert "pytest" in test and "constraints.txt" in test
+    assert f"<!-- ci:test -->\n```bash\n{test}\n```" in README
+    assert f"<!-- ci:numerics -->\n```bash\n{numerics}\n```" in README
+    assert "-m numerics" in numerics and "ATEN_CPU_CAPABILITY=avx2" in numerics and "OMP_NUM_THREADS=1" in numerics
+    assert "numerics:" in (ROOT / "setup.cfg").read_text()  # the marker is registered

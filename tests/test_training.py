@@ -32,6 +32,7 @@ def test_short_training_learns(bars, tmp_path):
     assert best.meta["train_config"]["arch"] == "tiny-resnet"
 
 
+@pytest.mark.numerics
 def test_same_seed_gives_bit_identical_weights(bars, tmp_path):
     _fit(bars, tmp_path / "a", epochs=2).fit()
     _fit(bars, tmp_path / "b", epochs=2).fit()
@@ -40,6 +41,7 @@ def test_same_seed_gives_bit_identical_weights(bars, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.numerics
 def test_resume_reaches_the_uninterrupted_result(bars, tmp_path):
     full = _fit(bars, tmp_path / "full", epochs=3)
     full.fit()
@@ -109,6 +111,7 @@ def test_augmentation_rotates_and_keeps_uint8():
         Augmentation(rotation=500)
 
 
+@pytest.mark.numerics
 def test_channels_last_matches_default_format(bars, tmp_path):
     a = _fit(bars, tmp_path / "a", epochs=1, arch="seed-vgg", arch_args={}, channels_last="on")
     b = _fit(bars, tmp_path / "b", epochs=1, arch="seed-vgg", arch_args={}, channels_last="off")

@@ -2,24 +2,46 @@
 
 Results go to stdout, progress and status to stderr. Library errors (FervizError) become
 one-line messages with a non-zero exit code; anything else is a bug and keeps its traceback.
+Warnings are one ``warning:`` line each; Ctrl-C (SIGINT) exits with 130. Importing this
+package and showing --help or --version loads neither torch nor matplotlib: commands import
+what they need when they run.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from ferviz import __version__
-from ferviz.errors import FervizError
+from ferviz.errors import FervizError, Interrupted
+
+#: The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
+EXIT_INTERRUPTED = 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as ``warning: MESSAGE`` on stderr, without Python's source line."""
+    click.echo(f"warning: {str(message).strip()}", err=True)
 
 
 class FervizGroup(click.Group):
-    """A group whose commands turn FervizError into a clean one-line error."""
+    """A group whose commands turn FervizError into a clean one-line error, show warnings as
+    one line each, and exit with 130 when Ctrl-C stops them."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except FervizError as exc:
-            raise click.ClickException(str(exc)) from exc
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            try:
+                return super().invoke(ctx)
+            except Interrupted as exc:
+                echo_err(str(exc))
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
+            except KeyboardInterrupt:
+                echo_err("interrupted (Ctrl-C)")
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            except FervizError as exc:
+                raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=FervizGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +57,9 @@ def main():
       ferviz assess                     score explainers: localisation, sanity, faithfulness
       ferviz plugins                    list installed plugins
     """
+    from ferviz.allocator import retain_freed_memory
+
+    retain_freed_memory()  # every command reuses its large buffers (see ferviz.allocator)
 
 
 def echo_err(message: str) -> None:

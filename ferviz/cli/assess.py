@@ -5,28 +5,29 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve
+from ferviz.fileio import check_target
+
+if TYPE_CHECKING:  # numpy, torch and the plugins load only when the command runs, not for --help
+    import numpy as np
 
 DEFAULT_COUNT = 70
 
 
 class AssessCommand(click.Command):
-    """`ferviz assess`: its --help also lists the registered metrics and their options."""
+    """`ferviz assess`: its --help also says where the metrics and their options are listed."""
 
     def format_help(self, ctx, formatter):
         super().format_help(ctx, formatter)
-        with formatter.section("Metrics (-p METRIC.KEY=VALUE sets an option)"):
-            rows = []
-            for name, cls in sorted(registry.metrics().items()):
-                opts = ", ".join(f"{o.name}={o.default}" for o in cls.options)
-                rows.append((name, cls.summary + (f" [{opts}]" if opts else "")))
-            formatter.write_dl(rows)
+        with formatter.section("Metrics (-p METRIC.KEY=VALUE sets an option)"):  # listing them would load torch
+            formatter.write_text("`ferviz plugins` lists the installed metrics; `ferviz plugins show METRIC` "
+                                 "shows one's options.")
 
 
 def split_params(params, methods: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -57,6 +58,8 @@ def split_params(params, methods: list[str]) -> tuple[dict[str, dict], dict[str,
 
 def balanced_selection(labels: np.ndarray | None, count: int) -> np.ndarray:
     """`count` indices taking classes in turn (first images of each class first): reproducible."""
+    import numpy as np
+
     if labels is None:
         return np.arange(count)
     queues = [list(np.flatnonzero(labels == c)) for c in np.unique(labels)]
@@ -89,12 +92,14 @@ def balanced_selection(labels: np.ndarray | None, count: int) -> np.ndarray:
               help="Seed for random maps, noise and re-initialisation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the Markdown table.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images of --data (with one warning).")
 @checkpoint_options
 @device_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Folder for assessment.md/.json, figures and arrays.npz (written atomically).")
+@overwrite_option("a previous assessment in --out")
 def assess(checkpoint, data, split, methods, metrics, count, target, params, random_labels_checkpoint, baseline,
-           seed, as_json, quiet, device, out, **load_options):
+           seed, as_json, quiet, skip_bad, device, out, overwrite, **load_options):
     """Score explainers (rows) with explanation-quality metrics (columns) on a checkpoint.
 
     Each method's maps are computed once and handed to every metric; a random-map row is the
@@ -112,6 +117,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     from ferviz.explain import display_images, get_explainer, parse_options, resolve_targets
     from ferviz.metrics_report import markdown_table, to_dict, write
 
+    check_target(out, folder=True, overwrite=overwrite, owner="assessment.json")
     started = time.perf_counter()
     names = resolve_methods(methods)
     method_options, metric_options = split_params(params, names)
@@ -122,7 +128,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     for name in (registry.metrics() if metrics.strip() == "all" else metrics.split(",")):
         if name.strip():
             parse_options(get_metric(name.strip()), metric_options.get(name.strip(), {}))
-    dataset = select_split(open_source(data), split, data)
+    dataset = select_split(open_source(data, skip_bad=skip_bad), split, data)
     chosen, skipped = resolve_metrics(metrics, has_masks=dataset.masks is not None, options=metric_options,
                                       seed=seed)
     if random_labels_checkpoint is not None and "label-randomisation" not in [m.name for m in chosen]:
@@ -145,7 +151,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     result.meta.update(checkpoint=str(checkpoint), data=data, split=dataset.split, target=spec, seed=seed,
                        random_labels_checkpoint=str(random_labels_checkpoint or "") or None,
                        seconds=round(time.perf_counter() - started, 1))
-    files = write(result, out, faces=display_images(model, dataset.images))
+    files = write(result, out, faces=display_images(model, dataset.images), overwrite=overwrite)
     log(f"wrote {len(files)} files to {out} in {time.perf_counter() - started:.0f} s")
     click.echo(json.dumps(to_dict(result), indent=1) if as_json else markdown_table(result))
 

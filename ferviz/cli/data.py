@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import warnings
 from pathlib import Path
 
 import click
 
 from ferviz.cli import echo_err, main
+from ferviz.cli.options import overwrite_option
+from ferviz.fileio import check_target
 
-
-@contextlib.contextmanager
-def warnings_on_stderr():
-    """Show warnings raised meanwhile (skipped bad rows...) as one-line ``warning:`` messages."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        try:
-            yield
-        finally:
-            for w in caught:
-                echo_err(f"warning: {w.message}")
 
 @main.group()
 def data():
@@ -45,8 +34,7 @@ def info(source, as_json, skip_bad):
     from ferviz.data.sources import open_source
 
     echo_err(f"reading {source} ...")
-    with warnings_on_stderr():
-        splits = open_source(source, skip_bad=skip_bad)
+    splits = open_source(source, skip_bad=skip_bad)
     description = describe(splits)
     if as_json:
         click.echo(json.dumps(description, indent=2))
@@ -65,13 +53,15 @@ def info(source, as_json, skip_bad):
               help="Faces in an extra val split (0: none).")
 @click.option("--test", type=click.IntRange(min=0), default=0, show_default=True,
               help="Faces in an extra test split (0: none).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The .npz file to write (read it back with --data FILE.npz).")
-def synth(count, seed, balance, val, test, out):
+@overwrite_option("an existing --out file")
+def synth(count, seed, balance, val, test, out, overwrite):
     """Draw synthetic faces with cue masks and save them as a ferviz .npz file."""
     from ferviz.data.fer2013 import save_npz
     from ferviz.data.synthetic import generate
 
+    check_target(out, folder=False, overwrite=overwrite)
     weights = None if balance == "equal" else balance
     sizes = {"train": count, "val": val, "test": test}
     splits = {}
@@ -79,7 +69,7 @@ def synth(count, seed, balance, val, test, out):
         if n:
             echo_err(f"drawing {n} {split} faces ...")
             splits[split] = generate(n, seed, class_weights=weights, split=split)
-    path = save_npz(splits, out)
+    path = save_npz(splits, out, overwrite=overwrite)
     click.echo(f"{path}: " + ", ".join(f"{name} {len(d)}" for name, d in splits.items()))
 
 
@@ -90,9 +80,10 @@ def synth(count, seed, balance, val, test, out):
 @click.option("--per-class", type=click.IntRange(min=1), default=6, show_default=True,
               help="Faces shown per class.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images (with one warning) instead of failing.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The .png file to write.")
-def show(source, split, per_class, skip_bad, out):
+@overwrite_option("an existing --out file")
+def show(source, split, per_class, skip_bad, out, overwrite):
     """Save a grid of example faces per class (with cue masks where the data has them).
 
     \b
@@ -102,10 +93,10 @@ def show(source, split, per_class, skip_bad, out):
     from ferviz.data.sources import open_source, select_split
     from ferviz.data.synthetic import render_examples
 
+    check_target(out, folder=False, overwrite=overwrite)
     echo_err(f"reading {source} ...")
-    with warnings_on_stderr():
-        dataset = select_split(open_source(source, skip_bad=skip_bad), split, source)
-    render_examples(dataset, out, per_class=per_class)
+    dataset = select_split(open_source(source, skip_bad=skip_bad), split, source)
+    render_examples(dataset, out, per_class=per_class, overwrite=overwrite)
     click.echo(str(out))
 
 

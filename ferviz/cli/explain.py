@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve
 from ferviz.errors import DataError, FervizError, PluginError
-from ferviz.explain_parallel import run_distributed, workers
-from ferviz.explain import (FIGURE_FORMATS, Explainer, Request, get_explainer, parse_key_values, parse_options,
-                            resolve_targets, save, select_per_class)
+from ferviz.fileio import FIGURE_FORMATS, check_target
+
+if TYPE_CHECKING:  # torch, numpy and the plugins load only when a command runs, not for --help
+    import numpy as np
+
+    from ferviz.explain import Explainer, Request
 
 #: Images per class explained from --data when --per-class is not given.
 DEFAULT_PER_CLASS = 2
@@ -50,10 +52,13 @@ class ExplainCommand(click.Command):
     def format_help(self, ctx, formatter):
         super().format_help(ctx, formatter)
         method = _method_in(ctx.meta.get("ferviz.explain.args", []))
-        if method is None:
-            with formatter.section("Methods (--method NAME --help shows a method's options)"):
-                formatter.write_dl([(n, c.summary) for n, c in sorted(registry.explainers().items())])
+        if method is None:  # listing the methods would load every plugin, and torch with them
+            with formatter.section("Methods"):
+                formatter.write_text("`ferviz plugins` lists the installed explainers; `ferviz explain --method "
+                                     "NAME --help` (or `ferviz plugins show NAME`) shows one's options.")
             return
+        from ferviz.explain import get_explainer
+
         try:
             cls = get_explainer(method)
         except FervizError as exc:
@@ -83,12 +88,14 @@ class ExplainCommand(click.Command):
 @click.option("--format", "fmt", type=click.Choice(FIGURE_FORMATS), default="png", show_default=True,
               help="Figure file format.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for noise starts and jitter.")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images of --data (with one warning).")
 @checkpoint_options
 @device_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Folder for arrays.npz, figures, summary.json and manifest.json (written atomically).")
-def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, device, out,
-            **load_options):
+@overwrite_option("a previous explanation in --out")
+def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, skip_bad, device,
+            out, overwrite, **load_options):
     """Explain a checkpoint with one explainer; print the files written.
 
     \b
@@ -96,13 +103,17 @@ def explain(method, checkpoint, data, split, image_files, per_class, target, par
     ferviz explain -m confusion --checkpoint seed.pt --data fer2013.csv --split private-test --out out/cm
     ferviz explain -m filter-ascent --checkpoint seed.pt -p layer=features.relu2 --out out/filters
     """
+    from ferviz.explain import get_explainer, parse_key_values, parse_options, save
+    from ferviz.explain_parallel import run_distributed, workers
+
+    check_target(out, folder=True, overwrite=overwrite, owner="manifest.json")
     cls = get_explainer(_required_method(method))
     given = parse_key_values(params)
     parse_options(cls, given)  # bad options fail here, before anything is loaded
     check_inputs(cls, data, image_files)
     model = load_from_options(checkpoint, load_options, device=resolve(device))
     explainer = cls(model, **given)  # options that depend on the model (layers) are checked here
-    request = build_request(cls, model, data, split, image_files, per_class, target, seed)
+    request = build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad)
     echo_err(f"{cls.name}: {describe(request)}, checkpoint {checkpoint} "
              f"({model.arch or 'model'}, {len(model.class_names)} classes)")
     request.progress = terminal_progress(cls.name)
@@ -112,7 +123,7 @@ def explain(method, checkpoint, data, split, image_files, per_class, target, par
         explanation = run_distributed(explainer, request)
     inputs = {"data": data, "split": split, "target": target, "per_class": per_class,
               "images": [str(p) for p in image_files]}
-    manifest = save(explanation, out, fmt, extra={"inputs": inputs})
+    manifest = save(explanation, out, fmt, extra={"inputs": inputs}, overwrite=overwrite)
     files = json.loads(manifest.read_text())["files"]
     echo_err(f"wrote {len(files)} files to {out}")
     for name in files:
@@ -143,16 +154,19 @@ def describe(request: Request) -> str:
     return f"{len(request.images)} images" if request.images is not None else "model-level"
 
 
-def build_request(cls, model, data, split, image_files, per_class, target, seed) -> Request:
+def build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad=False) -> Request:
     """The Request for `cls` from the command-line inputs (images, targets, data set)."""
+    import numpy as np
+
+    from ferviz.explain import Request, resolve_targets, select_per_class
     if cls.needs == "dataset":
-        dataset = _open(data, split, model).relabelled(model.class_names)
+        dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
         return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed)
     if image_files:
         images = np.stack([read_image(p, model.input_size) for p in image_files])
         labels, ids = None, [p.name for p in image_files]
     elif data:
-        dataset = _open(data, split, model).relabelled(model.class_names)
+        dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
         if dataset.labelled:
             dataset = select_per_class(dataset, per_class or DEFAULT_PER_CLASS)
         else:
@@ -179,11 +193,11 @@ def terminal_progress(label: str):
     return update
 
 
-def _open(spec: str, split: str | None, model):
+def _open(spec: str, split: str | None, model, skip_bad: bool = False):
     """--split, else test, else the validation images the model was trained beside."""
     from ferviz.data.sources import Holdout, open_source, select_split
 
-    return select_split(open_source(spec), split, spec, Holdout.of_model(model))
+    return select_split(open_source(spec, skip_bad=skip_bad), split, spec, Holdout.of_model(model))
 
 
 def read_image(path: Path, size: int) -> np.ndarray:
@@ -201,6 +215,8 @@ def read_image(path: Path, size: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- ferviz plugins
 def plugin_table() -> tuple[list[dict], list[str]]:
     """One row per plugin (loaded, failed, disabled) and the registration conflicts found."""
+    from importlib import metadata
+
     pm = registry.get_plugin_manager()
     registers: dict[str, dict[str, list[str]]] = {}
     conflicts: list[str] = []
@@ -262,10 +278,17 @@ def plugins(ctx, as_json):
 @plugins.command("show")
 @click.argument("name")
 def show(name):
-    """Describe explainer NAME: summary, what it needs, and its options."""
-    cls = get_explainer(name)
-    click.echo(f"{cls.name}: {cls.summary}")
-    click.echo(f"needs: {cls.needs}    registered by: {registry.explainers().owner[cls.name]}")
+    """Describe explainer or metric NAME: summary, what it needs, and its options."""
+    from ferviz.explain import get_explainer
+
+    if name in registry.metrics() and name not in registry.explainers():
+        cls = registry.metrics()[name]
+        click.echo(f"{name}: {cls.summary}")
+        click.echo(f"metric    registered by: {registry.metrics().owner[name]}")
+    else:
+        cls = get_explainer(name)
+        click.echo(f"{cls.name}: {cls.summary}")
+        click.echo(f"needs: {cls.needs}    registered by: {registry.explainers().owner[cls.name]}")
     if not cls.options:
         click.echo("options: (none)")
         return

@@ -9,7 +9,7 @@ import click
 
 from ferviz import registry
 from ferviz.cli import main
-from ferviz.cli.options import checkpoint_options, load_from_options
+from ferviz.cli.options import checkpoint_options, load_from_options, overwrite_option
 
 
 @main.group()
@@ -50,14 +50,14 @@ def list_models(as_json):
 
 @models.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write.")
 @click.option("--storage", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
               help="How weights are stored; loading always computes in float32.")
 @click.option("--data", default=None,
               help="Check fidelity on faces of this source (its test or held-out validation split): the packed "
                    "model's saliency and integrated-gradients maps must match the original's.")
 @click.option("--faces", type=click.IntRange(min=2), default=50, show_default=True, help="Faces to check on.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@overwrite_option("an existing --out file")
 def pack(checkpoint, out, storage, data, faces, overwrite):
     """Write a release copy of CHECKPOINT for shipping: no resume state, 16-bit weights.
 
@@ -66,11 +66,10 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
     correlation of at least 0.999 (mean over the faces checked).
     """
     from ferviz.data.sources import Holdout, open_source, select_split
-    from ferviz.errors import OptionError
+    from ferviz.fileio import check_target
     from ferviz.pretrained import MIN_SPEARMAN, pack_checkpoint
 
-    if out.exists() and not overwrite:
-        raise OptionError(f"--out {out} already exists; pass --overwrite to replace it")
+    check_target(out, folder=False, overwrite=overwrite)
     images = None
     if data:
         reference = load_from_options(checkpoint, {})
@@ -78,7 +77,7 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
         import numpy as np
 
         images = split.images[np.random.default_rng(0).permutation(len(split))[:faces]]
-    result = pack_checkpoint(checkpoint, out, storage=storage, faces=images)
+    result = pack_checkpoint(checkpoint, out, storage=storage, faces=images, overwrite=overwrite)
     for method, r in result.spearman.items():
         click.echo(f"{method}: Spearman with the original's maps: mean {r['mean']:.5f} (need >= {MIN_SPEARMAN}), "
                    f"least face {r['min']:.5f}, on {r['faces']} faces")

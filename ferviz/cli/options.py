@@ -35,6 +35,12 @@ def device_option(func):
                         help="Where to run: auto picks CUDA when available.")(func)
 
 
+def overwrite_option(what: str):
+    """--overwrite: replace an existing --out, all of it (see ferviz.fileio for the rule)."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"Replace {what}, all of it. Without it an existing --out is refused.")
+
+
 def resolve(device: str) -> str:
     from ferviz.training import resolve_device
 

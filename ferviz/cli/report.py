@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from ferviz import distributed
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve, training_options
+from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
+                                training_options)
+from ferviz.fileio import check_target
 
 
 def _layers(ctx, param, value):
@@ -28,7 +29,7 @@ def _layers(ctx, param, value):
                    "the first).")
 @click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
 @click.option("--split", default=None, help="Split to analyse.  [default: test, private-test, val, or the only one]")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Report folder: index.html, the figures and report.json (written atomically).")
 @click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
               help="Faces per class for saliency, integrated gradients and image plugins (a seeded draw).")
@@ -45,7 +46,7 @@ def _layers(ctx, param, value):
                    "filters, study) or an explainer's section (repeatable).")
 @click.option("--quick", is_flag=True, help="Each explainer's quick (low-quality) options, for a fast preview.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the face draw and noise starts.")
-@click.option("--overwrite", is_flag=True, help="Replace a previous report in --out.")
+@overwrite_option("a previous report in --out")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @checkpoint_options
@@ -65,9 +66,11 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
     ferviz report --checkpoint a.pt --checkpoint b.pt --data fer2013.csv --split private-test \\
         --per-class 2 --study studies/norm -p integrated-gradients.steps=32 --out report
     """
+    from ferviz import distributed
     from ferviz.explain_parallel import workers
     from ferviz.report import ReportConfig, build_report
 
+    check_target(out, folder=True, overwrite=overwrite, owner="report.json")
     config = ReportConfig(
         checkpoints=list(checkpoints), data=data, out=out, split=split, per_class=per_class, layers=layers,
         study=study, seed=seed, params=tuple(params), skip=tuple(skip), quick=quick, overwrite=overwrite,
@@ -87,8 +90,10 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
 @main.command()
 @click.argument("kind", type=click.Choice(["normalization", "augmentation", "grid"]))
 @click.option("--data", required=True, help="Data source to train on (see ferviz train --help).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Study folder: OUT/<variant>/seed-<k> runs, study.md, study.json, study.png.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Study folder: OUT/<variant>/seed-<k> runs, study.md, study.json, study.png. Running the "
+                   "same command again resumes the study in it.")
+@overwrite_option("a previous study in --out (instead of resuming it)")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds per variant (0..N-1), the same for every variant.")
 @click.option("--variants", default=None, metavar="NAME[,NAME...]",
@@ -106,7 +111,7 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
 @training_options
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def study(kind, data, out, seeds, variants, copies, rotation, shear, zoom, flip, quiet, **options):
+def study(kind, data, out, overwrite, seeds, variants, copies, rotation, shear, zoom, flip, quiet, **options):
     """Train the variants of a KIND study over the same seeds and budget; compare them.
 
     \b
@@ -119,11 +124,13 @@ def study(kind, data, out, seeds, variants, copies, rotation, shear, zoom, flip,
     \b
     ferviz study normalization --data synthetic:count=2000 --seeds 2 --epochs 2 --batch-size 64 --out st/norm
     """
-    from ferviz.study import run_study
+    from ferviz.study import check_out, run_study
     from ferviz.training import TrainConfig
 
+    check_out(out)
     config = TrainConfig(data=data, augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
                          **options)
     only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    run_study(kind, config, out, seeds=seeds, copies=copies, only=only, progress=not quiet, log=echo_err)
+    run_study(kind, config, out, seeds=seeds, copies=copies, only=only, overwrite=overwrite, progress=not quiet,
+              log=echo_err)
     click.echo((out / "study.md").read_text(), nl=False)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import click
 
-from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, resolve, training_options
+from ferviz.cli import EXIT_INTERRUPTED, echo_err, main
+from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
+                                training_options)
+from ferviz.fileio import check_target
 
 #: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
 QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "batch_size": 64}
@@ -47,7 +49,7 @@ QUICK_START = {"data": "synthetic:count=6000,val=1000,test=1000", "epochs": 6, "
                    "ferviz assess --random-labels-checkpoint.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run folder.  [default: the next free runs/run-NNN]")
-@click.option("--overwrite", is_flag=True, help="Replace a previous run in --out.")
+@overwrite_option("a previous run in --out")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt. Its own options are used; only --epochs "
                    "may be given, to extend the budget.")
@@ -86,6 +88,8 @@ def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, over
     click.echo(f"best val accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
                f"({result.stopped}, {result.images_per_second:.1f} train images/s)")
     click.echo(f"run folder: {result.run_dir}")
+    if result.stopped == "interrupted":
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)  # saved, but stopped by Ctrl-C: scripts must know
 
 
 def _argv_without_nproc() -> list[str]:
@@ -160,22 +164,25 @@ def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_op
 @click.option("--data", required=True, help="Data source; labels, if any, are ignored.")
 @click.option("--split", default=None, help="Split to predict.  [default: test, private-test, val, or the only one]")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write (Kaggle format id,label).")
+@overwrite_option("an existing --out file")
 @click.option("--label-format", type=click.Choice(["index", "name"]), default="index", show_default=True,
               help="index: FER2013's 0-6 codes (Kaggle); name: the class name.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
 @checkpoint_options
 @device_option
-def predict(checkpoints, data, split, out, label_format, skip_bad, device, **load_options):
+def predict(checkpoints, data, split, out, overwrite, label_format, skip_bad, device, **load_options):
     """Predict labels with CHECKPOINTS (an ensemble when several) and write id,label CSV.
 
     With --label-format index, labels are FER2013 codes (angry=0 ... neutral=6), whatever the
-    model's own class order.
+    model's own class order. Kaggle's unlabelled test.csv (header pixels, or id,pixels) works as
+    --data; its id column, if any, gives the ids.
     """
     from ferviz import FER2013_CLASSES
-    from ferviz.checkpoint import atomic_write
     from ferviz.errors import OptionError
     from ferviz.evaluation import check_same_classes, ensemble_proba
+    from ferviz.fileio import atomic_file
 
+    check_target(out, folder=False, overwrite=overwrite)
     models = [load_from_options(c, load_options, resolve(device)) for c in checkpoints]
     names = check_same_classes(models)
     if label_format == "index" and not set(names) <= set(FER2013_CLASSES):
@@ -188,7 +195,7 @@ def predict(checkpoints, data, split, out, label_format, skip_bad, device, **loa
     writer.writerow(["id", "label"])
     for i, p in zip(ids, predicted):
         writer.writerow([i, FER2013_CLASSES.index(names[p]) if label_format == "index" else names[p]])
-    with atomic_write(out, "w") as fh:
+    with atomic_file(out, "w", overwrite=overwrite) as fh:
         fh.write(buffer.getvalue())
     echo_err(f"{len(predicted)} predictions from {len(models)} model(s)")
     click.echo(str(out))

@@ -1,5 +1,8 @@
 """A fast, validating parser for FER2013's Kaggle CSV (``emotion,pixels,Usage``).
 
+Kaggle's unlabelled ``test.csv`` (header ``pixels``, or ``id,pixels``) parses too: no labels,
+and the ``id`` column, where there is one, gives each row's id.
+
 The file is parsed as bytes with numpy, a few megabytes of whole lines at a time:
 
 * fast path: newline and comma positions give every field of every line; the bytes outside
@@ -22,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,11 +56,22 @@ class CsvTable:
     """What a FER2013 CSV holds, in file order, bad rows left out."""
 
     images: np.ndarray  # (N, 48, 48) uint8
-    labels: np.ndarray  # (N,) int64, 0-6 in ferviz.FER2013_CLASSES order
+    labels: np.ndarray | None  # (N,) int64, 0-6 in ferviz.FER2013_CLASSES order; None without emotion column
     splits: np.ndarray | None  # (N,) split names, None when the file has no Usage column
     rows: np.ndarray  # (N,) int64 0-based data-row index of each image
     total_rows: int  # data rows in the file, bad ones included
     bad: list[str] = field(default_factory=list)  # "line N: what is wrong", skip_bad only
+    ids: np.ndarray | None = None  # (N,) str, the id column's values; None without one
+
+
+class Columns(NamedTuple):
+    """Where the fields of a row are: the number of columns and each known column's index."""
+
+    count: int
+    pixels: int
+    emotion: int | None  # None: an unlabelled file (Kaggle's test.csv)
+    usage: int | None
+    id: int | None
 
 
 def _norm_header(name: bytes | str) -> str:
@@ -65,8 +80,8 @@ def _norm_header(name: bytes | str) -> str:
     return name.strip().strip('"').strip().lower()
 
 
-def parse_header(line: bytes, source: str) -> tuple[int, int, int, int | None]:
-    """(number of columns, emotion index, pixels index, Usage index or None)."""
+def parse_header(line: bytes, source: str) -> Columns:
+    """The columns of a FER2013 CSV header: pixels is required; emotion, Usage and id are optional."""
     line = line.rstrip(b"\r\n")
     if line.startswith(b"\xef\xbb\xbf"):
         line = line[3:]
@@ -74,14 +89,19 @@ def parse_header(line: bytes, source: str) -> tuple[int, int, int, int | None]:
         names = [_norm_header(n) for n in next(csv.reader([line.decode("utf-8", "replace")]), [])]
     except csv.Error as exc:
         raise DataError(f"{source}: line 1: not a readable CSV header ({exc})") from None
-    missing = [col for col in ("emotion", "pixels") if col not in names]
-    if missing:
+    if "pixels" not in names:
         raise DataError(
-            f"{source}: line 1: the header has no {' and no '.join(repr(m) for m in missing)} "
-            f"column (it has {names}); expected a FER2013 CSV with emotion,pixels,Usage"
+            f"{source}: line 1: the header has no 'pixels' column (it has {names}); expected a FER2013 CSV "
+            "with emotion,pixels,Usage, or Kaggle's test.csv with pixels or id,pixels"
         )
-    usage = names.index("usage") if "usage" in names else None
-    return len(names), names.index("emotion"), names.index("pixels"), usage
+    index = {name: names.index(name) if name in names else None for name in ("emotion", "usage", "id")}
+    return Columns(len(names), names.index("pixels"), index["emotion"], index["usage"], index["id"])
+
+
+def _text_field(data, begin: int, starts, ends) -> list[str]:
+    """The text of one field on each line (quotes and blanks around it removed)."""
+    return [data[begin + s:begin + e].decode("utf-8", "replace").strip().strip('"').strip()
+            for s, e in zip(starts.tolist(), ends.tolist())]
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -94,8 +114,9 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return np.repeat(starts - offsets, lens) + np.arange(total)
 
 
-def _fast_block(data, begin: int, end: int, ncols: int, ipix: int, ilab: int, iuse: int | None):
+def _fast_block(data, begin: int, end: int, cols: Columns):
     """Parse lines data[begin:end] (ending with a newline) vectorised, or return None."""
+    ncols, ipix, ilab, iuse = cols.count, cols.pixels, cols.emotion, cols.usage
     b = np.frombuffer(data, dtype=np.uint8, count=end - begin, offset=begin)
     nl = np.flatnonzero(b == 10)
     nlines = len(nl)
@@ -119,10 +140,13 @@ def _fast_block(data, begin: int, end: int, ncols: int, ipix: int, ilab: int, iu
     pe -= quoted
 
     # labels: exactly one digit 0-6
-    ls, le = fstart[:, ilab], fend[:, ilab]
-    labels = b[ls].astype(np.int64) - 48
-    if ((le - ls) != 1).any() or (labels < 0).any() or (labels >= NUM_LABELS).any():
-        return None
+    labels = None
+    if ilab is not None:
+        ls, le = fstart[:, ilab], fend[:, ilab]
+        labels = b[ls].astype(np.int64) - 48
+        if ((le - ls) != 1).any() or (labels < 0).any() or (labels >= NUM_LABELS).any():
+            return None
+    ids = None if cols.id is None else _text_field(data, begin, fstart[:, cols.id], fend[:, cols.id])
     splits = None
     if iuse is not None:
         us, ue = fstart[:, iuse].tolist(), fend[:, iuse].tolist()
@@ -172,12 +196,13 @@ def _fast_block(data, begin: int, end: int, ncols: int, ipix: int, ilab: int, iu
     if hundreds.max() > 255:
         return None
     images = hundreds.astype(np.uint8).reshape(nlines, SIDE, SIDE)
-    return images, labels, splits
+    return images, labels, splits, ids
 
 
-def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, bad, skip_bad):
-    """Parse lines one by one; returns (images list, labels, splits, kept line offsets)."""
-    images, labels, splits, kept = [], [], [], []
+def _slow_block(text_lines, first_line: int, cols: Columns, source, bad, skip_bad):
+    """Parse lines one by one; returns (images list, labels, splits, ids, kept line offsets)."""
+    ncols, ipix, ilab, iuse = cols.count, cols.pixels, cols.emotion, cols.usage
+    images, labels, splits, ids, kept = [], [], [], [], []
     for offset, raw in enumerate(text_lines):
         lineno = first_line + offset
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -188,15 +213,7 @@ def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, ba
             fields = next(csv.reader([line]))
             if len(fields) != ncols:
                 raise ValueError(f"{len(fields)} fields, expected {ncols}")
-            lab_text = fields[ilab].strip()
-            # plain ASCII digits only: int() would also take "0_3", "\uff13" or thousands of digits
-            digits = lab_text[1:] if lab_text[:1] in ("+", "-") else lab_text
-            if not (digits.isascii() and digits.isdigit()):
-                raise ValueError(f"emotion {lab_text[:20]!r} is not an integer")
-            if lab_text[:1] == "-" or len(digits.lstrip("0")) > 1 or int(digits) >= NUM_LABELS:
-                raise ValueError(f"emotion {lab_text[:20]}{'...' if len(lab_text) > 20 else ''} "
-                                 f"is outside 0-{NUM_LABELS - 1}")
-            label = int(digits)
+            label = None if ilab is None else _label(fields[ilab].strip())
             split = None
             if iuse is not None:
                 usage = fields[iuse].strip()
@@ -219,15 +236,27 @@ def _slow_block(text_lines, first_line: int, ncols, ipix, ilab, iuse, source, ba
         except (ValueError, csv.Error) as exc:
             message = f"line {lineno}: {exc}"
             if not skip_bad:
-                raise DataError(f"{source}: {message}") from None
+                raise DataError(f"{source}: {message} (--skip-bad skips such rows, with one warning)") from None
             bad.append(message)
             kept.append(False)
             continue
         images.append(pixels.reshape(SIDE, SIDE))
         labels.append(label)
         splits.append(split)
+        ids.append(None if cols.id is None else fields[cols.id].strip())
         kept.append(True)
-    return images, labels, splits, kept
+    return images, labels, splits, ids, kept
+
+
+def _label(text: str) -> int:
+    """An emotion field's value 0-6; ValueError says what is wrong."""
+    # plain ASCII digits only: int() would also take "0_3", "\uff13" or thousands of digits
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"emotion {text[:20]!r} is not an integer")
+    if text[:1] == "-" or len(digits.lstrip("0")) > 1 or int(digits) >= NUM_LABELS:
+        raise ValueError(f"emotion {text[:20]}{'...' if len(text) > 20 else ''} is outside 0-{NUM_LABELS - 1}")
+    return int(digits)
 
 
 def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slow: bool = False) -> CsvTable:
@@ -241,28 +270,29 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
     head_end = data.find(b"\n")
     if head_end < 0:
         raise DataError(f"{source}: the file holds a header line and no data rows")
-    ncols, ilab, ipix, iuse = parse_header(data[:head_end], source)
+    cols = parse_header(data[:head_end], source)
     if not data.endswith(b"\n"):
         data = data + b"\n"
 
-    images, labels, splits, rows, bad = [], [], [], [], []
+    images, labels, splits, ids, rows, bad = [], [], [], [], [], []
     pos, line_no, row_no = head_end + 1, 2, 0
     size = len(data)
     while pos < size:
         stop = data.find(b"\n", min(pos + BLOCK_BYTES, size - 1)) + 1
-        result = None if force_slow else _fast_block(data, pos, stop, ncols, ipix, ilab, iuse)
+        result = None if force_slow else _fast_block(data, pos, stop, cols)
         if result is not None:
-            im, lab, spl = result
+            im, lab, spl, idx = result
             nlines = len(im)
             images.append(im)
             labels.append(lab)
             splits.append(spl)
+            ids.append(idx)
             rows.append(np.arange(row_no, row_no + nlines, dtype=np.int64))
             row_no += nlines
         else:
             lines = data[pos:stop].split(b"\n")[:-1]
             nlines = len(lines)
-            im, lab, spl, kept = _slow_block(lines, line_no, ncols, ipix, ilab, iuse, source, bad, skip_bad)
+            im, lab, spl, idx, kept = _slow_block(lines, line_no, cols, source, bad, skip_bad)
             index = []
             for k in kept:
                 if k is None:
@@ -272,8 +302,9 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
                 row_no += 1
             if im:
                 images.append(np.stack(im))
-                labels.append(np.asarray(lab, dtype=np.int64))
+                labels.append(None if cols.emotion is None else np.asarray(lab, dtype=np.int64))
                 splits.append(np.array(spl, dtype=object))
+                ids.append(idx)
                 rows.append(np.asarray(index, dtype=np.int64))
         line_no += nlines
         pos = stop
@@ -284,11 +315,12 @@ def parse_fer_csv(data: bytes, source: str, *, skip_bad: bool = False, force_slo
         raise DataError(f"{source}: none of its {row_no} rows could be read ({bad[0]} ...)")
     return CsvTable(
         images=np.concatenate(images),
-        labels=np.concatenate(labels),
-        splits=None if iuse is None else np.concatenate(splits),
+        labels=None if cols.emotion is None else np.concatenate(labels),
+        splits=None if cols.usage is None else np.concatenate(splits),
         rows=np.concatenate(rows),
         total_rows=row_no,
         bad=bad,
+        ids=None if cols.id is None else np.array([i for part in ids for i in part], dtype=str),
     )
 
 

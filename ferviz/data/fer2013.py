@@ -3,7 +3,8 @@
 ============  ==============================================================================
 kind          what it reads
 ============  ==============================================================================
-``csv``       Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``), bare or inside a .zip /
+``csv``       Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``), or its unlabelled ``test.csv``
+              (``pixels`` or ``id,pixels``: split "test", ids from ``id``), bare or inside a .zip /
               .tar.gz / .csv.gz; options ``ferplus=fer2013new.csv`` (FER+ labels),
               ``contempt=drop|keep``, ``member=NAME`` (which CSV of an archive), ``cache=0``
 ``folder``    ``ROOT/<split>/<class>/*.jpg|png`` or ``ROOT/<class>/*`` (split "train"), a
@@ -45,19 +46,14 @@ from ferviz.data import Dataset, cache
 from ferviz.data.archive import MAX_MEMBER_BYTES, DirTree, MemberError, TarTree, archive_kind, open_tree, suffix
 from ferviz.data.csvfast import FERPLUS_COLUMNS, FERPLUS_TO_FER, parse_fer_csv, parse_ferplus
 from ferviz.data.npzfile import load_npz, save_npz  # noqa: F401  (re-exported)
-from ferviz.data.imagefolder import (decode_image, decode_quietly, find_layout, is_image_name, looks_labelled,
-                                     quiet_pillow)
+from ferviz.data.imagefolder import decode_image, find_layout, is_image_name, looks_labelled
 from ferviz.data.sources import Reader
-from ferviz.errors import DataError
+from ferviz.errors import DataError, DataWarning
 
 #: Cap on a CSV's decompressed size inside an archive (FER2013's is about 300 MB).
 MAX_CSV_BYTES = 2 * 2**30
 SPLIT_ORDER = ("train", "val", "public-test", "private-test", "test")
-CACHE_VERSION = 1
-
-
-class DataWarning(UserWarning):
-    """Bad rows or files were skipped (``skip_bad``)."""
+CACHE_VERSION = 2  # raised whenever what a cached read returns or says changes
 
 
 def _warn_skipped(source: str, noun: str, bad: list[str], count: int | None = None) -> None:
@@ -70,6 +66,20 @@ def _warn_skipped(source: str, noun: str, bad: list[str], count: int | None = No
             first = f" (first: {first})"
         plural = "s" if count != 1 else ""
         warnings.warn(f"{source}: skipped {count} bad {noun}{plural}{first}", DataWarning, stacklevel=3)
+
+
+def _warn_changed(source: str, transparent: int = 0, first: str | None = None, unsafe: int = 0) -> None:
+    """The warnings of a read that changed or passed over something without failing: `transparent`
+    images whose transparent pixels were composited over black (`first` of them), and `unsafe`
+    archive members ignored."""
+    if transparent:
+        first = first[len(source) + 2:] if first and first.startswith(source + ": ") else first
+        first = None if first == source else first  # a single image file
+        warnings.warn(f"{source}: {transparent} image{'s' if transparent != 1 else ''} with transparent pixels, "
+                      f"composited over black{f' (first: {first})' if first else ''}", DataWarning, stacklevel=3)
+    if unsafe:
+        warnings.warn(f"{source}: ignored {unsafe} archive member{'s' if unsafe != 1 else ''} with an absolute or "
+                      "'..' path, or a link (never extracted, not data)", DataWarning, stacklevel=3)
 
 
 def _check_options(kind: str, options: dict, allowed: tuple[str, ...]) -> dict:
@@ -132,7 +142,7 @@ class CsvReader(Reader):
     """Kaggle's FER2013 CSV; see the module docstring."""
 
     kind = "csv"
-    summary = "FER2013 Kaggle CSV (emotion,pixels,Usage), bare or in .zip/.tar.gz; ferplus=FILE"
+    summary = "FER2013 Kaggle CSV (emotion,pixels,Usage, or test.csv: [id,]pixels), bare or zipped; ferplus=FILE"
     options = ("ferplus", "contempt", "member", "cache")
 
     def sniff(self, path: Path) -> bool:
@@ -179,8 +189,10 @@ class CsvReader(Reader):
             if hit is not None:
                 splits, extra = hit
                 _warn_skipped(extra.get("source", str(path)), "row", extra.get("bad", []), extra.get("skipped", 0))
+                _warn_changed(extra.get("source", str(path)), unsafe=extra.get("unsafe", 0))
                 return splits
 
+        unsafe = 0
         with contextlib.ExitStack() as stack:
             tree = None if archive is None else stack.enter_context(open_tree(path))
             if tree is None:
@@ -191,10 +203,14 @@ class CsvReader(Reader):
                 data = tree.read(name, MAX_CSV_BYTES)
             table = parse_fer_csv(data, source, skip_bad=skip_bad)
             del data
+            unsafe = 0 if tree is None else tree.skipped_unsafe
 
-            class_names = FER2013_CLASSES
+            class_names = FER2013_CLASSES if table.labels is not None else ()
             labels, keep, meta = table.labels, None, {}
             split_names = table.splits
+            if ferplus is not None and labels is None:
+                raise DataError(f"{source}: ferplus= relabels FER2013's rows, but this file has no emotion column "
+                                "(an unlabelled test.csv?)")
             if ferplus is not None:
                 if isinstance(ferplus, Path):
                     fp_source, fp_bytes = str(ferplus), _read_file(ferplus)
@@ -204,26 +220,28 @@ class CsvReader(Reader):
                 class_names, labels, keep, split_names, meta = self._apply_ferplus(
                     fp, table, fp_source, source, contempt)
 
-        images, rows = table.images, table.rows
+        images = table.images
+        ids = table.ids if table.ids is not None else table.rows.astype(str)
         if keep is not None:
-            images, rows = images[keep], rows[keep]
+            images, ids = images[keep], ids[keep]
             labels = labels[keep]
             split_names = None if split_names is None else split_names[keep]
-        ids = rows.astype(str)
         splits: dict[str, Dataset] = {}
-        if split_names is None:
-            splits["train"] = Dataset(images, labels, class_names, "train", source, ids=ids, meta=dict(meta))
+        if split_names is None:  # Kaggle's unlabelled test.csv is a test split; a labelled file, train
+            only = "train" if labels is not None else "test"
+            splits[only] = Dataset(images, labels, class_names, only, source, ids=ids, meta=dict(meta))
         else:
             for name in _ordered(split_names.tolist()):
                 pick = np.flatnonzero(split_names == name)
-                splits[name] = Dataset(images[pick], labels[pick], class_names, name, source,
-                                       ids=ids[pick], meta=dict(meta))
+                splits[name] = Dataset(images[pick], None if labels is None else labels[pick], class_names, name,
+                                       source, ids=ids[pick], meta=dict(meta))
         if not splits or not any(len(d) for d in splits.values()):
             raise DataError(f"{source}: no images left")
         _warn_skipped(source, "row", table.bad)
+        _warn_changed(source, unsafe=unsafe)
         if use_cache:
             cache.store(identity, key, splits,
-                        {"source": source, "skipped": len(table.bad), "bad": table.bad[:1]})
+                        {"source": source, "skipped": len(table.bad), "bad": table.bad[:1], "unsafe": unsafe})
         return splits
 
     @staticmethod
@@ -355,7 +373,10 @@ class FolderReader(Reader):
             if hit is not None:
                 splits, extra = hit
                 _warn_skipped(str(path), "file", extra.get("bad", []), extra.get("skipped", 0))
+                _warn_changed(str(path), extra.get("transparent", 0), extra.get("transparent_first"),
+                              extra.get("unsafe", 0))
                 return splits
+        transparent: list[str] = []
         with open_tree(path) as tree:
             notes = []
             if members is None:
@@ -367,26 +388,34 @@ class FolderReader(Reader):
                     members = tree.members(partial=True)
                     notes.append(f"{tree.truncated} (the images after it were not read)")
             try:
-                splits, bad = read_layout(tree, members, str(path), skip_bad=skip_bad, limit=limit)
+                splits, bad = read_layout(tree, members, str(path), skip_bad=skip_bad, limit=limit,
+                                          transparent=transparent)
             except DataError as exc:
                 if not notes:
                     raise
                 raise DataError(f"{exc}; {notes[0]}") from None
             bad = notes + bad
+            unsafe = tree.skipped_unsafe
         _warn_skipped(str(path), "file", bad)
+        first = transparent[0] if transparent else None
+        _warn_changed(str(path), len(transparent), first, unsafe)
         if use_cache:
-            cache.store(identity, key, splits, {"skipped": len(bad), "bad": bad[:1]})
+            cache.store(identity, key, splits, {"skipped": len(bad), "bad": bad[:1], "unsafe": unsafe,
+                                                "transparent": len(transparent), "transparent_first": first})
         return splits
 
 
 def _fail_or_note(message: str, skip_bad: bool, bad: list[str]) -> None:
     if not skip_bad:
-        raise DataError(message)
+        raise DataError(f"{message} (--skip-bad skips such files, with one warning)")
     bad.append(message)
 
 
-def read_layout(tree, members, source: str, *, skip_bad: bool = False, limit: int | None = None):
-    """Decode every image of a split/class tree. Returns ({split: Dataset}, bad messages)."""
+def read_layout(tree, members, source: str, *, skip_bad: bool = False, limit: int | None = None,
+                transparent: list[str] | None = None):
+    """Decode every image of a split/class tree. Returns ({split: Dataset}, bad messages).
+
+    Images whose transparent pixels were composited over black are listed in `transparent`."""
     layout = find_layout(members)
     bad: list[str] = []
     for name, reason in layout.bad:
@@ -400,15 +429,14 @@ def read_layout(tree, members, source: str, *, skip_bad: bool = False, limit: in
     wanted = [n for classes in files.values() for names in classes.values() for n in names]
     decoded: dict[str, np.ndarray] = {}
     try:
-        with quiet_pillow():
-            for name, data in tree.iter_bytes(wanted):
-                if isinstance(data, MemberError):
-                    _fail_or_note(str(data), skip_bad, bad)
-                    continue
-                try:
-                    decoded[name] = decode_image(data, f"{source}: {name}")
-                except DataError as exc:
-                    _fail_or_note(str(exc), skip_bad, bad)
+        for name, data in tree.iter_bytes(wanted):
+            if isinstance(data, MemberError):
+                _fail_or_note(str(data), skip_bad, bad)
+                continue
+            try:
+                decoded[name] = decode_image(data, f"{source}: {name}", transparent=transparent)
+            except DataError as exc:
+                _fail_or_note(str(exc), skip_bad, bad)
     except DataError as exc:  # a truncated archive: nothing after this point can be read
         if not skip_bad or isinstance(exc, MemberError):
             raise
@@ -477,14 +505,14 @@ class UnlabelledReader(Reader):
             raise DataError(f"{path}: not a regular file or folder (a device or a pipe?)")
         if not files:
             raise DataError(f"{path}: no image files (.jpg, .png, ...) directly inside")
-        images, ids, bad = [], [], []
+        images, ids, bad, transparent = [], [], [], []
         for f in files:
             try:
                 with open(f, "rb") as fh:
                     data = fh.read(MAX_MEMBER_BYTES + 1)
                 if len(data) > MAX_MEMBER_BYTES:
                     raise DataError(f"{f}: more than {MAX_MEMBER_BYTES:,} bytes; refused (limit per image file)")
-                images.append(decode_quietly(data, str(f)))
+                images.append(decode_image(data, str(f), transparent=transparent))
                 ids.append(f.name)
             except OSError as exc:
                 _fail_or_note(f"{f}: cannot be read ({exc.strerror or exc})", skip_bad, bad)
@@ -493,6 +521,7 @@ class UnlabelledReader(Reader):
         if not images:
             raise DataError(f"{path}: none of its {len(files)} images could be read ({bad[0]})")
         _warn_skipped(str(path), "file", bad)
+        _warn_changed(str(path), len(transparent), transparent[0] if transparent else None)
         ds = Dataset(np.stack(images), None, (), "test", str(path), ids=np.array(ids, dtype=str))
         return {"test": ds}
 

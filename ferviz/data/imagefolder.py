@@ -10,7 +10,8 @@ How an image file becomes a 48x48 uint8 array (`decode_image`), always the same 
    (``L = R*299/1000 + G*587/1000 + B*114/1000``); palette images through their colours;
    transparent pixels are composited over black; 16-bit images keep their high byte
    (value >> 8); 32-bit integer and float images are rounded and clipped to 0-255 (a float
-   image holding NaN or infinity is refused).
+   image holding NaN or infinity is refused). Compositing over black is said in a
+   `DataWarning` (one per read, with the count).
 4. A non-square image is center-cropped to a square of its shorter side (faces keep their
    proportions; nothing is stretched).
 5. A square of another size than 48 is resized to 48x48: area averaging (``Image.BOX``) when
@@ -30,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ferviz.data.archive import Member, suffix
-from ferviz.errors import DataError
+from ferviz.errors import DataError, DataWarning
 
 SIZE = 48
 MAX_PIXELS = 64_000_000
@@ -64,38 +65,55 @@ def split_name(folder: str) -> str:
     return SPLIT_ALIASES.get(folder.lower(), folder.lower())
 
 
-def _to_gray(im: Image.Image) -> Image.Image:
+def _to_gray(im: Image.Image) -> tuple[Image.Image, bool]:
+    """The image in mode L, and whether transparent pixels were composited over black."""
     mode = im.mode
     if mode == "L":
-        return im
+        return im, False
     if mode.startswith("I;16"):
         a = np.asarray(im).astype(np.uint16) >> 8
-        return Image.fromarray(a.astype(np.uint8), "L")
+        return Image.fromarray(a.astype(np.uint8), "L"), False
     if mode in ("I", "F"):
         a = np.asarray(im, dtype=np.float64)
         if not np.isfinite(a).all():
             raise ValueError("a floating-point image holding NaN or infinite values")
         a = np.clip(np.rint(a), 0, 255)
-        return Image.fromarray(a.astype(np.uint8), "L")
+        return Image.fromarray(a.astype(np.uint8), "L"), False
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode in ("LA", "La", "PA", "RGBa"):
         im = im.convert("RGBA")
     elif "transparency" in im.info and mode in ("L", "RGB"):
         im = im.convert("RGBA")
+    composited = False
     if im.mode == "RGBA":
+        composited = im.getchannel("A").getextrema()[0] < 255  # only when some pixel is see-through
         black = Image.new("RGBA", im.size, (0, 0, 0, 255))
         im = Image.alpha_composite(black, im)
     if im.mode not in ("RGB", "RGBA", "1"):
         im = im.convert("RGB")
-    return im.convert("L")
+    return im.convert("L"), composited
 
 
-def decode_image(data: bytes, where: str, size: int = SIZE) -> np.ndarray:
+def decode_image(data: bytes, where: str, size: int = SIZE, *, transparent: list[str] | None = None) -> np.ndarray:
     """(size, size) uint8 gray array of an image file's bytes (rules in the module docstring).
 
-    Raises DataError naming ``where`` when the bytes are not a readable image.
+    Raises DataError naming ``where`` when the bytes are not a readable image. Pillow's own
+    warnings never show (`quiet_pillow`). An image with transparent pixels, composited over
+    black, has its ``where`` added to `transparent` (the reader then warns once for all);
+    without that list a DataWarning says so at once.
     """
+    with quiet_pillow():
+        out, composited = _decode(data, where, size)
+    if composited:
+        if transparent is not None:
+            transparent.append(where)
+        else:
+            warnings.warn(f"{where}: transparent pixels were composited over black", DataWarning, stacklevel=2)
+    return out
+
+
+def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
     try:
         with Image.open(io.BytesIO(data), formats=_pillow_formats()) as im:
             w, h = im.size
@@ -108,7 +126,7 @@ def decode_image(data: bytes, where: str, size: int = SIZE) -> np.ndarray:
             im.load()
             if orientation not in (None, 1):
                 im = ImageOps.exif_transpose(im)
-            im = _to_gray(im)
+            im, composited = _to_gray(im)
             w, h = im.size
             if w != h:
                 s = min(w, h)
@@ -123,12 +141,15 @@ def decode_image(data: bytes, where: str, size: int = SIZE) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError,
             Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError,
             NotImplementedError, struct.error, IndexError, KeyError, ZeroDivisionError, OverflowError) as exc:
+        if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            raise DataError(f"{where}: image larger than the {MAX_PIXELS // 1_000_000} megapixel limit "
+                            f"({str(exc).rstrip('.')})") from None
         reason = (f"not a {', '.join(_pillow_formats())} image" if isinstance(exc, UnidentifiedImageError)
                   else str(exc) or type(exc).__name__)
         raise DataError(f"{where}: unreadable image ({reason})") from None
     if out.shape != (size, size):
         raise DataError(f"{where}: decoded to shape {out.shape}, not {size}x{size}")
-    return np.array(out, dtype=np.uint8, copy=True)
+    return np.array(out, dtype=np.uint8, copy=True), composited
 
 
 @contextlib.contextmanager
@@ -138,12 +159,6 @@ def quiet_pillow():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         yield
-
-
-def decode_quietly(data: bytes, where: str) -> np.ndarray:
-    """`decode_image` inside `quiet_pillow`."""
-    with quiet_pillow():
-        return decode_image(data, where)
 
 
 # ------------------------------------------------------------------------------------ layout

@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import math
-import os
 import struct
-import uuid
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 
 from ferviz.data import Dataset
 from ferviz.errors import DataError
+from ferviz.fileio import atomic_file
 
 NPZ_FORMAT = "ferviz-npz"
 NPZ_VERSION = 1
@@ -26,7 +25,7 @@ NPZ_VERSION = 1
 MAX_NPZ_BYTES = 4 * 2**30
 
 
-def save_npz(dataset_or_splits, path) -> Path:
+def save_npz(dataset_or_splits, path, *, overwrite: bool = True) -> Path:
     """Write a Dataset, or ``{split: Dataset}``, as ferviz ``.npz``, atomically.
 
     Keys: ``images`` (N,H,W) uint8, ``labels`` (N,) int64 (absent when unlabelled),
@@ -65,19 +64,8 @@ def save_npz(dataset_or_splits, path) -> Path:
     if all(d.ids is not None for d in parts):
         arrays["ids"] = np.concatenate([np.asarray(d.ids).astype(str) for d in parts])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a temporary name beside the target, created with the usual permissions (umask), then renamed
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path, overwrite=overwrite) as fh:
+        np.savez_compressed(fh, **arrays)
     return path
 
 

@@ -589,7 +589,7 @@ def _int_option(options: dict, key: str, default: int, minimum: int) -> int:
     return number
 
 
-def render_examples(dataset: Dataset, path, per_class: int = 6) -> None:
+def render_examples(dataset: Dataset, path, per_class: int = 6, *, overwrite: bool = True) -> None:
     """Save a PNG of `per_class` faces per class, one row each; where the data has cue masks,
     a second row under each shows the same faces with their masks in red, so a person can check
     that the masks cover the parts that decide the class."""
@@ -621,4 +621,4 @@ def render_examples(dataset: Dataset, path, per_class: int = 6) -> None:
                 axes[rows * c + 1, j].imshow(red.copy())
     fig.subplots_adjust(left=0.8 / (per_class + 0.8), right=0.99, top=0.99, bottom=0.01,
                         wspace=0.05, hspace=0.05)
-    save_figure(fig, Path(path), dpi="figure")
+    save_figure(fig, Path(path), dpi="figure", overwrite=overwrite)

@@ -60,9 +60,10 @@ def test_write_puts_every_file_in_place_atomically(result, tmp_path):
 
 
 def test_write_refuses_a_file_in_the_way(result, tmp_path):
-    from ferviz.errors import DataError
+    from ferviz.errors import OutputError
 
     outcome, _ = result
     (tmp_path / "out").write_text("not a folder")
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(OutputError, match="not a folder"):
         write(outcome, tmp_path / "out")
+    assert (tmp_path / "out").read_text() == "not a folder"

@@ -86,7 +86,7 @@ def test_show_writes_png(tmp_path):
     res = run("data", "show", p, "--split", "train", "--per-class", 1, "--out", out)
     assert res.exit_code == 0, res.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(out) in res.stdout
-    res = run("data", "show", p, "--split", "nope", "--out", out)
+    res = run("data", "show", p, "--split", "nope", "--out", out, "--overwrite")
     assert res.exit_code != 0 and "no split 'nope'" in res.output
 
 

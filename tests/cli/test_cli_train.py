@@ -2,6 +2,9 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,6 +93,39 @@ def test_predict_writes_kaggle_csv(trained_run, bars_npz, tmp_path):
     rows = list(csv.reader(target.open()))
     assert rows[0] == ["id", "label"] and len(rows) == 141
     assert {int(r[1]) for r in rows[1:]} <= set(range(7))
+
+
+@pytest.mark.parametrize("header", ["pixels", "id,pixels"])
+def test_predict_reads_kaggles_unlabelled_test_csv(tiny_checkpoint, tmp_path, header):
+    rng = np.random.default_rng(0)
+    rows = [header] + [("id" in header) * f"{7000 + i}," + " ".join(map(str, rng.integers(0, 256, 2304)))
+                       for i in range(5)]
+    data = tmp_path / "test.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "submission.csv"
+    result = run("predict", tiny_checkpoint, "--data", data, "--out", out)
+    assert result.exit_code == 0, result.output
+    written = list(csv.reader(out.open()))
+    assert written[0] == ["id", "label"]
+    assert [r[0] for r in written[1:]] == [str(7000 + i) if "id" in header else str(i) for i in range(5)]
+    assert {int(r[1]) for r in written[1:]} <= set(range(7))
+    scored = run("evaluate", tiny_checkpoint, "--data", data)
+    assert scored.exit_code == 1 and "has no labels to evaluate against" in scored.stderr
+
+
+def test_warnings_are_one_line_each(tiny_checkpoint, tmp_path):
+    """A skipped row is said in one `warning:` line, as `data info --skip-bad` says it (not Python's
+    two-line warning with the source line that raised it)."""
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels"] + [f"{i % 7}," + " ".join(map(str, rng.integers(0, 256, 2304))) for i in range(8)]
+    rows[2] = "9" + rows[2][1:]
+    data = tmp_path / "bad.csv"
+    data.write_text("\n".join(rows) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "ferviz", "evaluate", str(tiny_checkpoint), "--data", str(data),
+                           "--skip-bad"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "FERVIZ_NO_CACHE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [f"warning: {data}: skipped 1 bad row (first: line 3: emotion 9 is outside 0-6)"]
 
 
 @pytest.mark.parametrize("args,message", [

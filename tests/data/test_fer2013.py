@@ -183,13 +183,37 @@ def test_csv_without_trailing_newline(tmp_path):
     assert sum(len(d) for d in read(CsvReader(), p).values()) == 7
 
 
-@pytest.mark.parametrize("column", ["emotion", "pixels"])
-def test_csv_missing_column_is_named(tmp_path, column):
+def test_csv_missing_pixels_column_is_named(tmp_path):
     images, labels, splits = faces(7)
-    cols = tuple(c for c in ("emotion", "pixels", "Usage") if c != column)
-    p = write_csv(tmp_path / "x.csv", images, labels, splits, columns=cols)
-    with pytest.raises(DataError, match=f"x.csv: line 1: .*'{column}'"):
+    p = write_csv(tmp_path / "x.csv", images, labels, splits, columns=("emotion", "Usage"))
+    with pytest.raises(DataError, match="x.csv: line 1: the header has no 'pixels' column"):
         read(CsvReader(), p)
+
+
+@pytest.mark.parametrize("columns", [("pixels",), ("id", "pixels"), ("pixels", "Usage")])
+def test_kaggle_unlabelled_test_csv_is_a_test_split_without_labels(tmp_path, columns):
+    """Kaggle's test.csv has no emotion column: header `pixels`, or `id,pixels`."""
+    images = faces(9)[0]
+    rows = [",".join(columns)]
+    for i, img in enumerate(images):
+        field = {"id": str(3000 + i), "pixels": " ".join(map(str, img.ravel())), "Usage": "PrivateTest"}
+        rows.append(",".join(field[c] for c in columns))
+    path = tmp_path / "test.csv"
+    path.write_text("\n".join(rows) + "\n")
+    want_ids = [str(3000 + i) for i in range(9)] if "id" in columns else [str(i) for i in range(9)]
+    for slow in (False, True):
+        table = csvfast.parse_fer_csv(path.read_bytes(), "test.csv", force_slow=slow)
+        assert table.labels is None
+        np.testing.assert_array_equal(table.images, images)
+    split = "private-test" if "Usage" in columns else "test"
+    out = read(CsvReader(), path)
+    assert list(out) == [split]
+    assert out[split].labels is None and out[split].class_names == ()
+    assert out[split].ids.tolist() == want_ids
+    np.testing.assert_array_equal(out[split].images, images)
+    assert read(CsvReader(), path)[split].ids.tolist() == want_ids  # and the same from the cache
+    with pytest.raises(DataError, match="no emotion column"):
+        read(CsvReader(), path, ferplus=str(path))
 
 
 BAD_ROWS = [
@@ -202,6 +226,15 @@ BAD_ROWS = [
     (lambda lab, pix, use: f"{lab},{pix},Holdout", "Usage 'Holdout'"),
     (lambda lab, pix, use: f"{lab},{pix}", "2 fields, expected 3"),
 ]
+
+
+def test_a_bad_row_says_how_to_skip_it(tmp_path):
+    images, labels, splits = faces(7)
+    rows = csv_text(images, labels, splits).splitlines()
+    rows[2] = "9" + rows[2][1:]
+    (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="bad.csv: line 3: emotion 9 is outside 0-6 .*--skip-bad"):
+        read(CsvReader(), tmp_path / "bad.csv")
 
 
 @pytest.mark.parametrize("spoil, message", BAD_ROWS)
@@ -407,7 +440,7 @@ def test_folder_bad_image_named_and_skipped(tmp_path):
     (root / "train" / "happy" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (root / "train" / "sad" / "notes.txt").write_text("hi")
     for src in (root, zip_tree(root, tmp_path / "t.zip"), tar_tree(root, tmp_path / "t.tgz")):
-        with pytest.raises(DataError, match=r"(broken\.jpg: unreadable image|notes\.txt: not an image)"):
+        with pytest.raises(DataError, match=r"(broken\.jpg: unreadable image|notes\.txt: not an image).*--skip-bad"):
             read(FolderReader(), src, cache="0")
         with pytest.warns(DataWarning, match="skipped 2 bad files") as record:
             out = read(FolderReader(), src, cache="0", skip_bad=True)
@@ -444,6 +477,9 @@ def test_archive_guards(tmp_path, monkeypatch):
         assert tree.skipped_unsafe == 2
         with pytest.raises(archive.MemberTooLarge, match="bomb.png"):
             tree.read("train/sad/bomb.png", max_bytes=1_000_000)
+    for _ in range(2):  # read, then from the cache: the unsafe members are said both times
+        with pytest.warns(DataWarning, match=r"evil.zip: ignored 2 archive members with an absolute or '\.\.' path"):
+            read(FolderReader(), z, skip_bad=True)  # (bomb.png is no image)
     monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", 1_000_000)
     with pytest.raises(DataError, match="bomb.png: more than 1,000,000 bytes"):
         read(FolderReader(), z, cache="0")
@@ -499,7 +535,8 @@ def test_image_conversion_rules():
     rgba[:, :12, 3] = 255
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, "PNG")
-    out = decode_image(buf.getvalue(), "x")
+    with pytest.warns(DataWarning, match="x: transparent pixels were composited over black"):
+        out = decode_image(buf.getvalue(), "x")
     assert out.shape == (48, 48) and out[:, :20].min() == 255 and out[:, 28:].max() == 0
     # 16-bit keeps the high byte
     buf = io.BytesIO()
@@ -612,3 +649,37 @@ def test_real_fer2013_zip_slice():
     assert d.class_counts() == {c: 40 for c in counts}
     assert d.ids[0].startswith("train/angry/")
     assert 40 < d.images.mean() < 200  # real faces, not blank
+
+
+def test_transparent_images_are_said_once_per_read(tmp_path):
+    images, labels, splits = faces(7)
+    root = write_tree(tmp_path / "t", images, labels, splits)
+    rgba = np.zeros((48, 48, 4), np.uint8)
+    rgba[..., 3] = 128  # half see-through
+    Image.fromarray(rgba, "RGBA").save(root / "train" / "happy" / "ghost.png")
+    opaque = np.full((48, 48, 4), 255, np.uint8)
+    Image.fromarray(opaque, "RGBA").save(root / "train" / "happy" / "solid.png")  # alpha, but nothing to composite
+    for _ in range(2):  # read, then from the cache
+        with pytest.warns(DataWarning, match=r"1 image with transparent pixels, composited over black "
+                                             r"\(first: train/happy/ghost.png\)") as record:
+            read(FolderReader(), root)
+        assert len([w for w in record if "transparent" in str(w.message)]) == 1
+    with pytest.warns(DataWarning, match="1 image with transparent pixels"):
+        read(UnlabelledReader(), root / "train" / "happy")
+
+
+def test_a_decompression_bomb_is_one_clean_error_without_pillows_warning():
+    """A 10000x10000 PNG header: Pillow warns of a decompression bomb; ferviz refuses it, silently."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="big.png: image larger than the 64 megapixel limit"):
+            decode_image(png, "big.png")
+    assert [str(w.message) for w in caught] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -11,6 +12,18 @@ from ferviz.preprocessing import Preprocessing
 
 STD = 64.0
 PATCH = 10  # the linear model only looks at the top-left PATCH x PATCH pixels
+
+
+def float32_sum_error(terms: np.ndarray, axis) -> np.ndarray:
+    """How far a float32 sum of `terms` can lie from the exact sum, in whatever order the additions
+    are made: n * eps * sum(|t|), n the non-zero terms (Higham, *Accuracy and Stability of
+    Numerical Algorithms*, 2nd ed., eq. 4.4: (n - 1) * eps for the additions, plus one rounding of
+    each product). The order is what the CPU's instruction set (AVX2, AVX-512, AMX), the blocking
+    of a matrix product and the thread count change, so a result of float arithmetic is only
+    defined up to this much: a test that wants "zero" or "equal" must allow it.
+    """
+    n = np.count_nonzero(terms, axis=axis)
+    return n * float(np.finfo(np.float32).eps) * np.abs(terms).sum(axis=axis)
 
 
 def patch_linear_model(seed: int = 0) -> LoadedModel:

@@ -1,10 +1,13 @@
 """The speed-ups change nothing but speed: folded BatchNorm and channels-last give the same maps."""
 
+import pytest
 import torch
 
 from ferviz.explain import explaining, folded
 
 from tests.conftest import make_loaded
+
+pytestmark = pytest.mark.numerics  # float results: CI runs them again on another ISA and thread count
 
 
 def _with_running_stats(model):

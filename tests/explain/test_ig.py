@@ -12,6 +12,8 @@ from ferviz.explain import gaussian_blur, run_explainer
 from tests.conftest import make_loaded
 from tests.explain.helpers import STD, patch_linear_model, smooth_conv_model
 
+pytestmark = pytest.mark.numerics  # float results: CI runs them again on another ISA and thread count
+
 NAME = "integrated-gradients"
 
 
@@ -55,8 +57,19 @@ def test_agrees_with_a_direct_captum_call_on_a_relu_network(faces):
         p.requires_grad_(False)
     attr, delta = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=torch.tensor(targets),
                                                        n_steps=8, return_convergence_delta=True)
-    np.testing.assert_allclose(exp.arrays["attributions"], attr.sum(dim=1).numpy(), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(exp.arrays["delta"], delta.numpy(), atol=1e-6)
+    ours, theirs = exp.arrays["attributions"], attr.sum(dim=1).numpy()
+    # ferviz folds BatchNorm into the convolutions and batches the steps its own way: the same sums
+    # in another order, which agree to float32 rounding (rtol 1e-4, about 800 eps; atol 1e-6 for
+    # values near 0, on maps whose largest values are about 1e-3)...
+    close = np.isclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    # ...except where a ReLU's input lies within that rounding of 0 at one of the 8 steps: it opens in
+    # one computation and not in the other, and a few pixels' gradients change by a finite amount.
+    # Which pixels, if any, depends on the CPU's kernels (AVX2 with one thread: 1 pixel of 6,912).
+    assert close.mean() > 0.999, f"{(~close).sum()} of {close.size} values differ"
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=0.01 * np.abs(theirs).max())
+    # the completeness gaps differ by exactly what the maps' sums differ by, plus rounding
+    gap = np.abs((ours - theirs).reshape(len(targets), -1).sum(axis=1))
+    np.testing.assert_array_less(np.abs(exp.arrays["delta"] - delta.numpy()), gap + 1e-6)
 
 
 def test_blurred_baseline_keeps_the_mean_and_loses_detail(faces):

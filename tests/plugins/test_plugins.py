@@ -234,6 +234,7 @@ def test_example_plugin_through_the_cli(example_installed, tmp_path, tiny_checkp
                  tmp_path / "contract")
 
 
+@pytest.mark.numerics
 def test_example_plugin_known_answer(example_installed, random_faces):
     model = patch_linear_model()
     images, targets = random_faces.images[:3], np.array([0, 2, 5])
