@@ -10,7 +10,7 @@ import click
 
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                training_options)
+                                SPLIT_DEFAULT, training_options)
 from ferviz.fileio import check_target
 
 
@@ -28,7 +28,7 @@ def _layers(ctx, param, value):
               help="Checkpoint to report on (repeatable: several are compared and ensembled; explanations use "
                    "the first).")
 @click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
-@click.option("--split", default=None, help="Split to analyse.  [default: test, private-test, val, or the only one]")
+@click.option("--split", default=None, help="Split to analyse.  " + SPLIT_DEFAULT)
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Report folder: index.html, the figures and report.json (written atomically).")
 @click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
