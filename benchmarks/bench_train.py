@@ -53,15 +53,16 @@ class PerSampleAugmented(TorchDataset):
         return self.aug(self.x[i:i + 1], self.g)[0], self.y[i]
 
 
-def plain_loop(images, labels, batch, steps, prep) -> float:
+def plain_loop(images, labels, batch, steps, prep, device: str = "cpu") -> float:
     torch.manual_seed(0)
-    net = build_model("seed-vgg")
+    net = build_model("seed-vgg").to(device)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     loader = DataLoader(PerSampleAugmented(images, labels, Augmentation()), batch_size=batch,
                         shuffle=True, drop_last=True)
     net.train()
     start, done = time.perf_counter(), 0
     for step, (x, y) in enumerate(loader):
+        x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(net(prep(x)), y)
         opt.zero_grad()
         loss.backward()
@@ -72,9 +73,9 @@ def plain_loop(images, labels, batch, steps, prep) -> float:
     return done / (time.perf_counter() - start)
 
 
-def ferviz_loop(images, labels, batch, steps, precision="fp32") -> float:
+def ferviz_loop(images, labels, batch, steps, precision="fp32", device: str = "cpu") -> float:
     data = Dataset(images.numpy(), labels.numpy(), tuple("abcdefg"))
-    config = TrainConfig(epochs=1, batch_size=batch, patience=0, precision=precision)
+    config = TrainConfig(epochs=1, batch_size=batch, patience=0, precision=precision, device=device)
     trainer = Trainer(config, data, data.subset(slice(0, 2 * batch)), "/tmp/ferviz-bench-train",
                       progress=False, log=lambda s: None)
 
@@ -89,18 +90,23 @@ def ferviz_loop(images, labels, batch, steps, precision="fp32") -> float:
     trainer.train_x, trainer.train_y = trainer.train_x[: steps * batch], trainer.train_y[: steps * batch]
     start = time.perf_counter()
     _, _, seen = trainer.train_epoch(Bar())
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
     return seen / (time.perf_counter() - start)
 
 
-def peak_gflops() -> float:
-    """Best fp32 matrix-multiply rate over a few sizes: a practical peak for this CPU."""
+def peak_gflops(device: str = "cpu") -> float:
+    """Best fp32 matrix-multiply rate over a few sizes: a practical peak for this device."""
     best = 0.0
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for n in (1024, 2048, 3072):
-        a = torch.randn(n, n)
+        a = torch.randn(n, n, device=device)
         torch.mm(a, a)
         for _ in range(5):
+            sync()
             t = time.perf_counter()
             torch.mm(a, a)
+            sync()
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
     return best
 
@@ -114,24 +120,25 @@ VARIANTS = {
 }
 
 
-def measure(variant: str, batch: int, steps: int) -> float:
+def measure(variant: str, batch: int, steps: int, device: str = "cpu") -> float:
     """Images/s of one variant, in this process (the child side of `run_variant`)."""
     n = batch * steps
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 7, (n,), generator=g)
     if variant == "plain":
-        return plain_loop(images, labels, batch, steps, Preprocessing("standard", 128.0, 64.0))
+        return plain_loop(images, labels, batch, steps, Preprocessing("standard", 128.0, 64.0), device)
     precision = "fp32" if variant == "fp32" else "bf16"
-    ferviz_loop(images, labels, batch, 1, precision)  # warm-up: kernels, allocator
-    return ferviz_loop(images, labels, batch, steps, precision)
+    ferviz_loop(images, labels, batch, 1, precision, device)  # warm-up: kernels, allocator
+    return ferviz_loop(images, labels, batch, steps, precision, device)
 
 
-def run_variant(variant: str, batch: int, steps: int, threads: int | None) -> float:
+def run_variant(variant: str, batch: int, steps: int, threads: int | None, device: str = "cpu") -> float:
     env = {**os.environ, **VARIANTS[variant][1]}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, __file__, "--child", variant, "--batch", str(batch), "--steps", str(steps)],
+    out = subprocess.run([sys.executable, __file__, "--child", variant, "--batch", str(batch), "--steps", str(steps),
+                          "--device", device],
                          capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(f"bench_train {variant} failed:\n{out.stderr[-2000:]}")
@@ -144,31 +151,32 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the measured processes")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.batch, args.steps)))
+        print(json.dumps(measure(args.child, args.batch, args.steps, args.device)))
         return {}
     runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(args.reps):  # interleaved, so drifting machine load hits all alike
         for variant in VARIANTS:
-            runs[variant].append(run_variant(variant, args.batch, args.steps, args.threads))
+            runs[variant].append(run_variant(variant, args.batch, args.steps, args.threads, args.device))
     med = {v: statistics.median(r) for v, r in runs.items()}
-    peak = peak_gflops()
+    peak = peak_gflops(args.device)
     res = {"plain_images_per_s": med["plain"], "ferviz_images_per_s": med["fp32"],
            "ferviz_bf16_images_per_s": med["bf16"], "ferviz_bf16_system_malloc_images_per_s": med["bf16-system-malloc"],
            "ratio": med["fp32"] / med["plain"], "ratio_bf16": med["bf16"] / med["plain"],
            "ratio_allocator": med["bf16"] / med["bf16-system-malloc"], "peak_gflops": peak,
            "share_of_peak": med["fp32"] * 3 * FORWARD_GFLOP / peak}
     threads = args.threads or torch.get_num_threads()
-    print(f"training, seed VGG, batch {args.batch}, {args.steps} steps x {args.reps} reps, {threads} threads, "
-          "each variant in its own process")
+    print(f"training, seed VGG, batch {args.batch}, {args.steps} steps x {args.reps} reps, {args.device}, "
+          f"{threads} threads, each variant in its own process")
     for variant, (what, _) in VARIANTS.items():
         print(f"  {what:<50}: {med[variant]:8.1f} images/s (median)")
     print(f"  ratio ferviz fp32 / plain                         : {res['ratio']:8.2f}x")
     print(f"  ratio ferviz bf16 / plain                         : {res['ratio_bf16']:8.2f}x")
     print(f"  ratio bf16 now / bf16 before (allocator)          : {res['ratio_allocator']:8.2f}x")
-    print(f"  CPU peak (fp32 mm) : {peak:8.1f} GFLOP/s; ferviz's fp32 step runs at ~{res['share_of_peak']:.0%} of it "
+    print(f"  {args.device} peak (fp32 mm) : {peak:8.1f} GFLOP/s; ferviz's fp32 step runs at ~{res['share_of_peak']:.0%} of it "
           f"(counting 3 x {FORWARD_GFLOP} GFLOP per image)")
     return res
 
