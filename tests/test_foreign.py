@@ -241,3 +241,14 @@ def test_save_and_reload_of_a_foreign_state_dict_keeps_what_was_declared(tmp_pat
     again = load_checkpoint(save_checkpoint(tmp_path / "ferviz.pt", model))
     assert (again.arch, again.arch_args, again.class_names, again.preprocessing, again.input_size) == (
         model.arch, model.arch_args, model.class_names, model.preprocessing, 64)
+
+
+def test_training_a_view_network_falls_back_from_channels_last(bars, tmp_path):
+    from ferviz.training import Trainer, TrainConfig
+
+    train, val = bars
+    config = TrainConfig(arch="zoo-view", arch_args={}, batch_size=64, epochs=1, patience=0, channels_last="auto")
+    trainer = Trainer(config, train.subset(np.arange(128)), val, tmp_path / "run", progress=False, log=lambda s: None)
+    assert trainer.channels_last is False and trainer.model.net.conv1.weight.is_contiguous()
+    result = trainer.fit()
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])

@@ -128,7 +128,8 @@ def training_options(func):
                      help="Seed of that carve-out; independent of --seed, so runs with different seeds "
                           "hold out the same images (evaluate and report score them by default)."),
         click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-                     help="Channels-last memory format (auto: on for CPU, where it is faster)."),
+                     help="Channels-last memory format (auto: on for CPU, where it is faster, unless the network "
+                          "does not run in it, e.g. .view after a conv)."),
     ]
     for option in reversed(options):
         func = option(func)
