@@ -252,3 +252,37 @@ def test_training_a_view_network_falls_back_from_channels_last(bars, tmp_path):
     assert trainer.channels_last is False and trainer.model.net.conv1.weight.is_contiguous()
     result = trainer.fit()
     assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
+
+
+def test_evaluate_and_predict_take_the_flags(tmp_path):
+    """The commands that only score share the flags: a 64x64 RGB state_dict, and a TorchScript file."""
+    import csv
+    import json
+
+    from ferviz.data import Dataset
+    from ferviz.data.npzfile import save_npz
+
+    rng = np.random.default_rng(0)
+    save_npz(Dataset(rng.integers(0, 256, (14, 48, 48), dtype=np.uint8), np.arange(14) % 7, FER2013_CLASSES,
+                     split="test"), tmp_path / "faces.npz")
+    net = make_net(in_channels=3, input_size=64, width=3)
+    plain = save_state_dict(tmp_path / "rgb.pt", net)
+    script = save_torchscript(tmp_path / "rgb.ts", net, channels=3, size=64)
+    flags = ["--classes", "alphabetical", "--normalize", "signed", "--size", "64", "--channels", "3"]
+    runner = CliRunner()
+    scored = runner.invoke(main, ["evaluate", str(plain), "--arch", "zoo-view", "--arch-arg", "width=3", *flags,
+                                  "--data", str(tmp_path / "faces.npz"), "--json"])
+    assert scored.exit_code == 0, scored.output
+    accuracy = json.loads(scored.stdout)["results"][str(plain)]["accuracy"]
+    model = load_checkpoint(plain, arch="zoo-view", arch_args=["width=3"], classes="alphabetical", normalize="signed",
+                            size=64, channels=3)
+    from ferviz.data.npzfile import load_npz
+    from ferviz.evaluation import evaluate
+
+    assert accuracy == evaluate(model, load_npz(tmp_path / "faces.npz")["test"]).accuracy
+    predicted = runner.invoke(main, ["predict", str(script), "--trust", *flags, "--data", str(tmp_path / "faces.npz"),
+                                     "--label-format", "name", "--out", str(tmp_path / "p.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    expected = model.predict_proba(load_npz(tmp_path / "faces.npz")["test"].images).argmax(dim=1)
+    assert [r["label"] for r in rows] == [model.class_names[i] for i in expected]
