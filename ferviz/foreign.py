@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferviz.checkpoint import FORMAT_VERSION, LoadedModel, _first_sentence, _from_ferviz_dict, _short, meta_build
+from ferviz.checkpoint import (_ZIP_ERRORS, FORMAT_VERSION, LoadedModel, _first_sentence, _from_ferviz_dict, _short,
+                               meta_build)
 from ferviz.declared import declared
 from ferviz.errors import CheckpointError, FervizError
 
@@ -110,7 +111,7 @@ def is_exported_program(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any(n == "archive_format" or n.endswith("/archive_format") for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except _ZIP_ERRORS:  # a damaged zip is not a program; the checkpoint reader says what is wrong with it
         return False
 
 

@@ -15,8 +15,9 @@ PyTorch modules named after the Keras layers and converts the weights:
 Layers: InputLayer, Conv2D, BatchNormalization, Activation, ReLU, LeakyReLU, MaxPooling2D,
 AveragePooling2D, GlobalAveragePooling2D, Dropout, Flatten, Dense. The file records its input
 shape, not its class names or preprocessing: give ``--classes`` and ``--normalize`` as for any
-file that lacks them. Needs h5py (``pip install "ferviz[keras]"``). Everything is built on the
-meta device and checked against the file's weight shapes before any memory is allocated.
+file that lacks them. Needs h5py (``pip install "ferviz[keras]"``). The network is built on the
+meta device first, and no array is read that is larger than the config gives it room for, so
+a hostile file cannot make the reader allocate much more than the file's own size.
 
     ferviz evaluate fer.h5 --classes fer2013 --normalize unit --data fer2013.csv
 """
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ferviz.checkpoint import LoadedModel
+from ferviz.checkpoint import MAX_INFLATION, MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, LoadedModel
 from ferviz.declared import declared
 from ferviz.errors import CheckpointError
 from ferviz.registry import hookimpl
@@ -114,10 +116,18 @@ class KerasStack:
             self.refuse(name, f"layer type {kind} is not supported")
 
 
-def keras_weights(group, kind: str, name: str, flattened_from: dict) -> dict[str, np.ndarray]:
-    """The layer's arrays from its HDF5 group, renamed and transposed to PyTorch's layout."""
+def keras_weights(group, kind: str, name: str, flattened_from: dict, largest: int, path) -> dict[str, np.ndarray]:
+    """The layer's arrays from its HDF5 group, renamed and transposed to PyTorch's layout.
+
+    No array is read that holds more values than `largest`, the module's largest tensor.
+    """
     names = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs.get("weight_names", [])]
     by_role = {key.rsplit("/", 1)[-1].split(":")[0]: group[key] for key in names}  # kernel, bias, gamma...
+    too_big = [key for key, dataset in by_role.items() if dataset.size > largest]
+    if too_big:
+        size = by_role[too_big[0]].size
+        raise CheckpointError(f"checkpoint {path}: Keras layer {name!r}: its {too_big[0]} holds {size:,} values, "
+                              "more than the model_config gives it")
     if kind == "Conv2D":
         out = {"weight": np.transpose(by_role["kernel"][()], (3, 2, 0, 1))}
     elif kind == "Dense":
@@ -152,21 +162,28 @@ def read_keras(path) -> tuple[nn.Module, int, int]:
         layers = config["config"]["layers"] if isinstance(config["config"], dict) else config["config"]
         first = layers[0]["config"]
         shape = first.get("batch_input_shape") or first.get("batch_shape")
-        if not shape or len(shape) != 4 or shape[1] != shape[2]:
-            raise CheckpointError(f"checkpoint {path}: the model's input {shape} is not square images "
-                                  "(None, S, S, C)")
+        if (not shape or len(shape) != 4 or shape[1] != shape[2] or not 1 <= shape[1] <= MAX_INPUT_SIZE
+                or not 1 <= shape[3] <= MAX_INPUT_CHANNELS):
+            raise CheckpointError(f"checkpoint {path}: the model's input {shape} is not square images (None, S, S, "
+                                  f"C) of at most {MAX_INPUT_SIZE} pixels and {MAX_INPUT_CHANNELS} channels")
         _, size, _, channels = shape
         stack = KerasStack((channels, size, size), path)
         with torch.device("meta"):  # nothing is allocated before the weights are checked
             for i, layer in enumerate(layers):
                 stack.layer(layer["class_name"], layer["config"], last=i == len(layers) - 1)
         net = nn.Sequential(stack.modules)
+        declared_bytes = 4 * sum(t.numel() for t in net.state_dict().values())
+        if declared_bytes > MAX_INFLATION * Path(path).stat().st_size + 2**20:  # as for ferviz's own files
+            raise CheckpointError(f"checkpoint {path}: its model_config declares {declared_bytes:,} bytes of "
+                                  "weights, far more than the file holds; refused")
         weights = f["model_weights"] if "model_weights" in f else f
         state = {}
         for layer in layers:
             name, kind = layer["config"]["name"], layer["class_name"]
             if kind in ("Conv2D", "Dense", "BatchNormalization"):
-                for key, array in keras_weights(weights[name], kind, name, stack.flattened_from).items():
+                largest = max(t.numel() for t in stack.modules[name].state_dict().values())
+                arrays = keras_weights(weights[name], kind, name, stack.flattened_from, largest, path)
+                for key, array in arrays.items():
                     state[f"{name}.{key}"] = torch.from_numpy(array)
                 if kind == "BatchNormalization":
                     state[f"{name}.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
@@ -193,9 +210,10 @@ def load_checkpoint(path, options):
     d = declared(options, path, "a Keras HDF5 file")  # class names and preprocessing: never guessed
     try:
         net, channels, size = read_keras(path)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError, RuntimeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
         raise CheckpointError(f"checkpoint {path}: not a Keras Sequential file this reader understands "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+                              f"({type(exc).__name__}: {detail})") from None
     if (d.channels or channels, d.size or size) != (channels, size):
         raise CheckpointError(f"checkpoint {path}: the Keras model takes {channels}x{size}x{size} input; "
                               "--channels and --size must agree with it")
