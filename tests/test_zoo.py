@@ -167,8 +167,9 @@ def test_assess(zoo, name, tmp_path):
     entry = entries[name]
     data = folder / f"faces-{len(entry.classes)}.npz"
     common = ("assess", "--checkpoint", entry.path, *entry.flags, "--data", data, "--count", "4", "--json")
+    quick = ("-p", "deletion.steps=4", "-p", "integrated-gradients.steps=8", "-p", "smoothgrad.samples=3")
     result = invoke(*common, "--methods", "all", "--metrics", "deletion,model-randomisation" if entry.kind == "eager"
-                    else "deletion", "-p", "deletion.steps=4", "--out", tmp_path / "all")
+                    else "deletion", *quick, "--out", tmp_path / "all")
     assert_clean(result, ok=True)
     assessment = json.loads(result.stdout)
     rows = set(assessment["methods"])
