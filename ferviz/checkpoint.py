@@ -42,10 +42,10 @@ import torch
 from torch import nn
 
 from ferviz import __version__
+from ferviz.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
 from ferviz.errors import (CheckpointError, DataError, FervizError, OptionError, UnknownNameError,
                            UnsupportedModelError)
 from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
-from ferviz.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
 from ferviz.preprocessing import Preprocessing
 from ferviz.storage import checksummed, decode, encode
 
