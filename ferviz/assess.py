@@ -127,9 +127,11 @@ def resolve_metrics(spec: str | Sequence[str], *, has_masks: bool, options: dict
 def eager_only(model, methods: list[str], metrics: list[Metric]) -> dict[str, str]:
     """{name: reason} of the methods and metrics that need an eager model, when `model` is not one
     (TorchScript, torch.export): what ``all`` leaves out on such a model."""
+    from ferviz.checkpoint import KINDS
+
     if getattr(model, "eager", True):
         return {}
-    why = f"needs an eager PyTorch model (it hooks into the network's layers), and this one is {model.kind}"
+    why = f"needs an eager PyTorch model (it hooks into the network's layers); this one is {KINDS[model.kind]}"
     return {**{name: why for name in methods if getattr(get_explainer(name), "needs_eager", False)},
             **{m.name: why for m in metrics if m.needs_eager}}
 
