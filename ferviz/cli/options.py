@@ -20,8 +20,10 @@ def _checked(parse):
         if value:
             try:
                 parse(value)
-            except OptionError as exc:
-                raise click.BadParameter(str(exc)) from None
+            except OptionError as exc:  # click names the option itself: do not say it twice
+                message, flag = str(exc), param.opts[0]
+                raise click.BadParameter(message[len(flag):].lstrip(": ") if message.startswith(flag)
+                                         else message) from None
         return value
     return callback
 
