@@ -99,12 +99,6 @@ class Preprocessing:
             return 1.0 / 255.0, 0.0
         return 1.0, 0.0
 
-    def describe(self) -> str:
-        """In words: ``standardised with mean 127.5 and std 127.5 (0-255 scale)``, ``scaled to 0-1``..."""
-        if self.mode == "standard":
-            return f"standardised with mean {self.mean:g} and std {self.std:g} (0-255 scale)"
-        return {"unit": "scaled to 0-1", "none": "fed raw (0-255)"}[self.mode]
-
     def __call__(self, x):
         a, b = self.scale_shift()
         return x if (a, b) == (1.0, 0.0) else x * a + b
