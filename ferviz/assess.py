@@ -68,6 +68,9 @@ class Metric:
     higher_is_better: ClassVar[bool] = True
     #: Options for a fast, low-quality run (tests, previews).
     quick_options: ClassVar[dict[str, Any]] = {}
+    #: True when the metric works on the network's layers (re-initialises them by name), which
+    #: only an eager PyTorch model exposes; refused on TorchScript and torch.export programs.
+    needs_eager: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0, **options):
         self.opts = SimpleNamespace(**parse_options(type(self), options))
@@ -119,6 +122,18 @@ def resolve_metrics(spec: str | Sequence[str], *, has_masks: bool, options: dict
         else:
             chosen.append(metric)
     return chosen, skipped
+
+
+def eager_only(model, methods: list[str], metrics: list[Metric]) -> dict[str, str]:
+    """{name: reason} of the methods and metrics that need an eager model, when `model` is not one
+    (TorchScript, torch.export): what ``all`` leaves out on such a model."""
+    from ferviz.checkpoint import KINDS
+
+    if getattr(model, "eager", True):
+        return {}
+    why = f"needs an eager PyTorch model (it hooks into the network's layers); this one is {KINDS[model.kind]}"
+    return {**{name: why for name in methods if getattr(get_explainer(name), "needs_eager", False)},
+            **{m.name: why for m in metrics if m.needs_eager}}
 
 
 def resolve_methods(spec: str | Sequence[str]) -> list[str]:
@@ -325,6 +340,8 @@ def assess(model, images: np.ndarray, targets: np.ndarray, *, masks: np.ndarray 
         reason = metric.unavailable(has_masks=masks is not None)
         if reason:
             raise DataError(f"metric {metric.name} cannot run here: it {reason}")
+        if metric.needs_eager and hasattr(model, "require_eager"):
+            model.require_eager(f"metric {metric.name}")
     fns: dict[str, ExplainFn] = {}
     options: dict[str, dict] = {}
     for method in methods:

@@ -20,8 +20,10 @@ range-checked; the network is first built on the meta device and compared with t
 so hostile ``arch_args`` cannot make it allocate; NaN or infinite weights are refused. Anything
 wrong raises `CheckpointError` (`UnknownNameError` for an unregistered architecture).
 
-Other formats: a TorchScript file (runs code from the file, so only with ``trust=True``), a plain
-state_dict with an architecture name, or anything a plugin's ``load_checkpoint`` hook accepts.
+Other formats (:mod:`ferviz.foreign`): a TorchScript file or a ``torch.export`` program (.pt2;
+loading either runs code or unpickles objects from the file, so only with ``trust=True``), a
+plain state_dict with an architecture name, or anything a plugin's ``load_checkpoint`` hook
+accepts; the user declares what such a file lacks (classes, preprocessing, input size).
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferviz import FER2013_CLASSES, __version__
-from ferviz.errors import CheckpointError, DataError, FervizError, OptionError, UnknownNameError
+from ferviz import __version__
+from ferviz.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
+from ferviz.errors import (CheckpointError, DataError, FervizError, OptionError, UnknownNameError,
+                           UnsupportedModelError)
 from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
 from ferviz.preprocessing import Preprocessing
 from ferviz.storage import checksummed, decode, encode
@@ -51,24 +55,55 @@ FORMAT_VERSION = 1
 #: file's size: torch inflates a compressed record whole, so a "zip bomb" would fill memory.
 MAX_CHECKPOINT_BYTES = 4 * 2**30
 MAX_INFLATION = 100
-#: Bounds of the input spec of a checkpoint (a hostile size would make `pixels` allocate).
-MAX_INPUT_SIZE = 4096
-MAX_INPUT_CHANNELS = 64
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
                IndexError, OverflowError)
+
+
+#: What the network of a LoadedModel is (``LoadedModel.kind``), in words for messages.
+KINDS = {"eager": "an eager PyTorch model", "torchscript": "a TorchScript file",
+         "torch.export": "a torch.export program"}
+
+
+def model_kind(net: nn.Module) -> str:
+    """``torchscript`` when any part of `net` is TorchScript, ``torch.export`` for an FX graph (what
+    ``torch.export`` programs run as), else ``eager``: ordinary modules, whose layers hooks can see."""
+    modules = list(net.modules())
+    if any(isinstance(m, torch.jit.ScriptModule) for m in modules):
+        return "torchscript"
+    if any(isinstance(m, torch.fx.GraphModule) for m in modules):
+        return "torch.export"
+    return "eager"
 
 
 class LoadedModel(nn.Module):
     """A network together with what it needs to be used: classes, input spec, preprocessing.
 
-    ``forward`` takes plain pixels, float on the 0-255 scale, (N, C, H, W), applies the
-    checkpoint's preprocessing and returns logits (N, classes). Explainers work on it alone.
+    Public API: explainers, metrics and ``load_checkpoint`` plugins work with it.
+
+    ``forward`` takes plain pixels, float on the 0-255 scale, (N, C, H, W), applies
+    `preprocessing` and returns logits (N, classes): scores that softmax turns into class
+    probabilities. A network whose forward returns probabilities (``outputs="probabilities"``)
+    gives their logarithm, which softmax turns back into the same probabilities.
+
+    net: the network (an ``nn.Module``: eager, TorchScript or a torch.export program's module).
+    class_names: in output order. preprocessing: a :class:`~ferviz.preprocessing.Preprocessing`.
+    in_channels, input_size: the (C, S, S) input the network takes (square). arch, arch_args:
+    the registered architecture and its keyword arguments (how ferviz rebuilds it). meta: the
+    checkpoint's other fields (history, train_config...). source: the file it came from.
+    outputs: ``logits`` (also right for log-probabilities) or ``probabilities``. kind: ``eager``,
+    ``torchscript`` or ``torch.export`` (default: worked out from `net`); methods that hook into
+    layers (Grad-CAM, filter ascent...) need ``eager`` and refuse the others
+    (:meth:`require_eager`).
     """
 
     def __init__(self, net: nn.Module, class_names, preprocessing: Preprocessing, *,
                  in_channels: int = 1, input_size: int = 48, arch: str = "", arch_args: dict | None = None,
-                 meta: dict | None = None, source: str = ""):
+                 meta: dict | None = None, source: str = "", outputs: str = "logits", kind: str | None = None):
         super().__init__()
+        if outputs not in OUTPUTS:
+            raise OptionError(f"outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+        if kind is not None and kind not in KINDS:
+            raise OptionError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         self.net = net
         self.class_names = tuple(class_names)
         self.preprocessing = preprocessing
@@ -78,9 +113,32 @@ class LoadedModel(nn.Module):
         self.arch_args = dict(arch_args or {})
         self.meta = dict(meta or {})
         self.source = source
+        self.outputs = outputs
+        self.kind = kind or model_kind(net)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.net(self.preprocessing(pixels))
+        out = self.net(self.preprocessing(pixels))
+        if self.outputs == "probabilities":  # log p: softmax gives p back; gradients are of log p
+            return torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
+        return out
+
+    @property
+    def eager(self) -> bool:
+        """True for ordinary PyTorch modules, whose layers hooks can see (see `kind`)."""
+        return self.kind == "eager"
+
+    def require_eager(self, what: str) -> None:
+        """UnsupportedModelError, in one line, unless the network is eager (hooks see its layers)."""
+        if self.eager:
+            return
+        from ferviz import registry
+
+        working = sorted(name for name, cls in registry.explainers().items() if not getattr(cls, "needs_eager", False))
+        raise UnsupportedModelError(
+            f"{what} needs an eager PyTorch model, because it hooks into the network's layers; "
+            f"{self.source or 'this model'} is {KINDS[self.kind]}, whose layers run as compiled code. Methods that "
+            f"need only forward passes and input gradients work on it ({', '.join(working)}); for layer methods, "
+            "load the network's Python class instead (a model plugin and --arch)")
 
     @property
     def device(self) -> torch.device:
@@ -114,13 +172,13 @@ class LoadedModel(nn.Module):
         return x
 
     def named_layers(self) -> dict[str, nn.Module]:
-        """Module name (``features.conv2``) -> module, for every leaf layer of the network."""
+        """Module name (``features.conv2``) -> module, for every leaf layer of the network (eager only)."""
+        self.require_eager("naming layers")
         return {name: m for name, m in self.net.named_modules() if name and not list(m.children())}
 
     def layer(self, name: str) -> nn.Module:
-        from ferviz.errors import UnknownNameError
-
-        modules = dict(self.net.named_modules())
+        """The module called `name` (UnknownNameError lists the layers; eager networks only)."""
+        modules = dict(self.net.named_modules()) if self.eager else {}
         if not name or name not in modules:
             raise UnknownNameError("layer", name, self.named_layers())
         return modules[name]
@@ -141,7 +199,9 @@ def layer_outputs(model) -> list[tuple[str, tuple[int, ...]]]:
 
     One probe image (a flat grey face) goes through the model in eval mode, without gradients;
     every hook is removed afterwards. A module run twice is listed once, at its first call.
+    UnsupportedModelError for a TorchScript or torch.export network (no hooks there).
     """
+    model.require_eager("a layer probe")
     seen: dict[str, tuple[int, ...]] = {}
     handles = []
     for name, module in model.net.named_modules():
@@ -364,24 +424,34 @@ def _short(value, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def meta_build(arch: str, arch_args: dict, path: Path) -> nn.Module | None:
+    """The network built on the meta device (no memory), or None for a factory that needs real
+    tensors in ``__init__`` (NotImplementedError or a "meta" error: the real build decides).
+
+    CheckpointError when `arch_args` cannot build it at all.
+    """
+    try:
+        with torch.device("meta"):
+            return build_model(arch, **arch_args)
+    except FervizError:
+        raise
+    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
+        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
+            return None
+        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
+                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
+
+
 def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict, path: Path) -> None:
     """Build the network on the meta device (no memory), compare its tensors with `state`, and
     check that it takes `spec`'s input and gives one output per class.
 
     Refuses a file whose arch_args would build a network larger than its weights (or one that
-    cannot be built at all) before a real, allocating build. A factory that needs real tensors
-    in ``__init__`` (NotImplementedError or a "meta" error) is left to the real build.
+    cannot be built at all) before a real, allocating build.
     """
-    try:
-        with torch.device("meta"):
-            probe = build_model(arch, **arch_args)
-    except FervizError:
-        raise
-    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
-        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
-            return  # a factory that needs real tensors in __init__: the real build decides
-        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
-                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
+    probe = meta_build(arch, arch_args, path)
+    if probe is None:
+        return
     want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in state.items()}
     if want != have:
@@ -402,9 +472,11 @@ def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict,
         raise CheckpointError(f"checkpoint {path}: input {channels}x{size}x{size} does not fit architecture "
                               f"{arch!r}: {type(exc).__name__}: {_first_sentence(exc)}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, len(class_names)):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} gives outputs of shape {got} "
-                              f"for one image, but the file names {len(class_names)} classes")
+        got = (f"{out.shape[-1]} outputs per image" if isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == 1
+               else f"outputs of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__)
+        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} gives {got}, but there are "
+                              f"{len(class_names)} class names ({_short(', '.join(class_names), 60)}); the two "
+                              "must agree")
 
 
 def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
@@ -463,44 +535,20 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
     )
 
 
-def _declared(options: dict, path: Path, what: str) -> tuple[tuple[str, ...], Preprocessing]:
-    """Classes and preprocessing the user must declare for a foreign file (never guessed)."""
-    classes, normalize = options.get("classes"), options.get("normalize")
-    missing = [flag for flag, v in (("--classes", classes), ("--normalize", normalize)) if not v]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path} is {what} without class names or preprocessing; give "
-            f"{' and '.join(missing)} (e.g. --classes {','.join(FER2013_CLASSES)} --normalize unit)"
-        )
-    if isinstance(classes, str):
-        classes = tuple(c.strip().lower() for c in classes.split(",") if c.strip())
-    if isinstance(normalize, str):
-        mode, _, rest = normalize.partition(":")
-        mean, _, std = rest.partition(",")
-        try:
-            mean, std = float(mean or 0), float(std or 1)
-        except ValueError:
-            raise OptionError(f"--normalize {normalize!r}: mean and std must be numbers "
-                              "(standard:MEAN,STD | unit | none)") from None
-        normalize = Preprocessing(mode, mean, std)
-    return tuple(classes), normalize
-
-
-def _int_option(options: dict, key: str, default: int) -> int:
-    try:
-        return int(options.get(key, default))
-    except (TypeError, ValueError):
-        raise OptionError(f"option {key} must be an integer, got {options.get(key)!r}") from None
-
-
 def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> LoadedModel:
     """Load any supported checkpoint as a LoadedModel in eval mode on `device`.
 
     `path` is a file, or the name of a registered pretrained model (``fer2013-seed-vgg``),
-    whose file is checked against its SHA-256 first.
-    options: ``classes`` (comma list) and ``normalize`` (``standard:MEAN,STD`` | ``unit`` |
-    ``none``) for files that do not carry them; ``arch`` (+ ``arch_args``) for a plain
-    state_dict; ``trust=True`` to allow TorchScript, whose loading runs code from the file.
+    whose file is checked against its SHA-256 first. A ferviz checkpoint carries everything; for
+    other files (see :mod:`ferviz.foreign`) the options declare what they lack:
+
+    ``classes``: names in output order, a comma list, or ``fer2013`` / ``alphabetical``;
+    ``normalize``: ``standard:MEAN,STD`` (0-255 scale) | ``signed`` | ``unit`` | ``none``;
+    ``arch`` and ``arch_args`` (a dict, or ``KEY=VALUE`` strings) for a plain state_dict;
+    ``channels`` and ``size``: the input (C, S, S) of TorchScript files and state_dicts;
+    ``outputs``: ``logits`` or ``probabilities`` (found out from the network when not given);
+    ``trust=True`` to allow TorchScript and torch.export files, whose loading runs code or
+    unpickles objects from the file.
     """
     from ferviz.pretrained import resolve_checkpoint
 
@@ -510,49 +558,35 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> L
 
 
 def _load_any(path: Path, options: dict) -> LoadedModel:
+    from ferviz import foreign, registry
+    from ferviz.declared import warn_ignored
+
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
     if _is_torchscript(path):
-        if not options.get("trust"):
-            raise CheckpointError(
-                f"checkpoint {path} is TorchScript, whose loading runs code stored in the file; "
-                "pass --trust if you trust its author"
-            )
-        classes, prep = _declared(options, path, "a TorchScript file")
-        try:
-            net = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001  a damaged or foreign TorchScript file
-            raise CheckpointError(f"checkpoint {path}: unreadable TorchScript file "
-                                  f"({type(exc).__name__}: {_first_sentence(exc)})") from None
-        return LoadedModel(net, classes, prep, in_channels=_int_option(options, "channels", 1),
-                           input_size=_int_option(options, "size", 48), arch="torchscript", source=str(path))
-    from ferviz import registry
-
+        return foreign.load_torchscript(path, options)
+    if foreign.is_exported_program(path):
+        return foreign.load_exported(path, options)
     try:
         ckpt = read_checkpoint_dict(path)
     except CheckpointError:
         loaded = registry.get_plugin_manager().hook.load_checkpoint(path=path, options=options)
         if loaded is not None:
-            return loaded
+            return foreign.checked_plugin_model(loaded, path, options)
         raise
     if ckpt.get("format") == FORMAT:
+        warn_ignored(options, path)
         return _from_ferviz_dict(ckpt, path)
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        arch = options.get("arch")
-        if not arch:
+        if not options.get("arch"):
             loaded = registry.get_plugin_manager().hook.load_checkpoint(path=path, options=options)
             if loaded is not None:
-                return loaded
+                return foreign.checked_plugin_model(loaded, path, options)
             raise CheckpointError(f"checkpoint {path} is a plain state_dict; name its architecture "
                                   f"with --arch ({', '.join(sorted(registry.models()))})")
-        classes, prep = _declared(options, path, "a plain state_dict")
-        fake = {"arch": arch, "arch_args": {"num_classes": len(classes), **options.get("arch_args", {})},
-                "state_dict": ckpt, "class_names": list(classes),
-                "input": {"channels": _int_option(options, "channels", 1), "size": _int_option(options, "size", 48)},
-                "preprocessing": prep.to_dict(), "version": FORMAT_VERSION}
-        return _from_ferviz_dict(fake, path)
+        return foreign.load_state_dict(ckpt, path, options)
     loaded = registry.get_plugin_manager().hook.load_checkpoint(path=path, options=options)
     if loaded is None:
-        raise CheckpointError(f"checkpoint {path}: not a ferviz checkpoint, a state_dict or TorchScript, "
-                              "and no installed plugin can read it")
-    return loaded
+        raise CheckpointError(f"checkpoint {path}: not a ferviz checkpoint, a state_dict, TorchScript or a "
+                              "torch.export program, and no installed plugin can read it")
+    return foreign.checked_plugin_model(loaded, path, options)

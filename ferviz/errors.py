@@ -13,6 +13,24 @@ class CheckpointError(FervizError):
     """A checkpoint is missing, corrupt, unsafe, or of an unknown format."""
 
 
+class UnsupportedModelError(FervizError):
+    """The loaded model cannot do what was asked: a method that hooks into the network's layers
+    (Grad-CAM, guided backprop, filter ascent, layer listings) on a TorchScript file or a
+    ``torch.export`` program, whose layers run as compiled code. A refusal, not a failure: the
+    report shows it in the section and goes on."""
+
+
+class ReportIncomplete(FervizError):
+    """A report was written, but some of its sections failed (their errors are shown in place).
+
+    ``index`` is the written report's index.html; ``failed`` maps section keys to their errors.
+    """
+
+    def __init__(self, message: str, index=None, failed: dict | None = None):
+        super().__init__(message)
+        self.index, self.failed = index, dict(failed or {})
+
+
 class OptionError(FervizError):
     """An option value is out of range or of the wrong type."""
 

@@ -218,12 +218,18 @@ class Explainer:
     options: ClassVar[tuple[Option, ...]] = ()
     #: Options for a fast, low-quality run (used by the shared contract test and previews).
     quick_options: ClassVar[dict[str, Any]] = {}
+    #: True when the explainer hooks into the network's layers (forward hooks, ReLU backward
+    #: hooks, layer names), which only an eager PyTorch model exposes: on a TorchScript file or a
+    #: torch.export program it refuses in one line (UnsupportedModelError) before any work.
+    needs_eager: ClassVar[bool] = False
 
     def __init__(self, model, **options):
         if self.needs not in NEEDS:
             raise TypeError(f"{type(self).__name__}.needs must be one of {NEEDS}, not {self.needs!r}")
         self.model = model
         self.opts = SimpleNamespace(**parse_options(type(self), options))
+        if self.needs_eager and hasattr(model, "require_eager"):
+            model.require_eager(self.name)
         self.check_model()
 
     def check_model(self) -> None:
@@ -345,14 +351,15 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
 
     Frozen parameters mean backward passes compute input gradients only, no weight gradients.
     On the CPU the model also runs in channels-last memory format, which the convolutions
-    there are faster in (restored afterwards too).
+    there are faster in, when it works in that format (:func:`channels_last_works`); restored
+    afterwards too.
     """
     was_training = model.training
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    channels_last = _on_cpu(model) and not _is_channels_last(model)
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
+    channels_last = _on_cpu(model) and not _is_channels_last(model) and channels_last_works(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     try:
@@ -374,6 +381,44 @@ def _is_channels_last(model: nn.Module) -> bool:
                and not p.is_contiguous() for p in model.parameters())
 
 
+def channels_last_works(model: nn.Module) -> bool:
+    """Whether `model` (a LoadedModel) gives the same outputs in channels-last memory format.
+
+    Channels-last is an optimisation, never a requirement: a network that reshapes with ``.view``
+    after a conv, or a TorchScript or torch.export program compiled for the default format,
+    fails in it. The model is probed once, on two seeded noise images in eval mode without
+    gradients, and the answer is remembered on it; on failure or different outputs it runs in the
+    default format. A model without an input spec (``in_channels``, ``input_size``) is not probed.
+    """
+    known = getattr(model, "_channels_last_works", None)
+    if known is not None:
+        return known
+    if not hasattr(model, "in_channels") or not hasattr(model, "input_size"):
+        return False
+    shape = (2, model.in_channels, model.input_size, model.input_size)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    probe = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(device)
+    was_training, was_channels_last = model.training, _is_channels_last(model)
+    model.eval()
+    works = False
+    try:
+        with torch.no_grad():
+            model.to(memory_format=torch.contiguous_format)
+            reference = model(probe)
+            model.to(memory_format=torch.channels_last)
+            out = model(probe)
+        works = (isinstance(out, torch.Tensor) and isinstance(reference, torch.Tensor)
+                 and out.shape == reference.shape
+                 and bool(((out - reference).abs().max() <= 1e-3 * reference.abs().max() + 1e-5)))
+    except Exception:  # noqa: BLE001  any failure of the user's network in this format means: do not use it
+        works = False
+    finally:
+        model.to(memory_format=torch.channels_last if was_channels_last else torch.contiguous_format)
+        model.train(was_training)
+    model._channels_last_works = works
+    return works
+
+
 def folded(model: nn.Module) -> nn.Module:
     """A frozen eval-mode copy of `model` with each BatchNorm folded into the conv/linear before it.
 
@@ -383,8 +428,8 @@ def folded(model: nn.Module) -> nn.Module:
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-    if any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
-        return model  # TorchScript: its code is opaque, keep it as it is
+    if not getattr(model, "eager", True):
+        return model  # TorchScript or a torch.export program: its code is opaque, keep it as it is
     fast = copy.deepcopy(model).eval()
     for seq in [m for m in fast.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)
@@ -396,7 +441,7 @@ def folded(model: nn.Module) -> nn.Module:
                 seq._modules[prev], seq._modules[name] = fuse_linear_bn_eval(a, b), nn.Identity()
     for p in fast.parameters():
         p.requires_grad_(False)
-    if _on_cpu(fast):
+    if _on_cpu(fast) and channels_last_works(model):
         fast.to(memory_format=torch.channels_last)
     return fast
 

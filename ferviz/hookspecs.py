@@ -23,7 +23,9 @@ def register_models(register):
     Call ``register(name, factory)`` once per architecture. ``factory(num_classes=7,
     in_channels=1, **kwargs)`` returns a fresh ``torch.nn.Module`` that maps (N, C, H, W)
     float input (already preprocessed) to (N, num_classes) logits. Keyword arguments are stored in
-    checkpoints, so they must be plain JSON-like values.
+    checkpoints, so they must be plain JSON-like values; ``input_size`` is passed too when the
+    factory takes it and the user gave ``--size``. docs/plugins.md ("Model plugins") has the
+    whole contract and an example.
     """
 
 
@@ -72,7 +74,11 @@ def load_checkpoint(path, options):
     """Load a checkpoint file whose format ferviz does not know itself.
 
     ``path`` is a :class:`pathlib.Path`; ``options`` a dict of what the user gave on the command
-    line (``classes``, ``normalize``, ``arch``, ``trust``...). Return a
-    :class:`ferviz.checkpoint.LoadedModel`, or None to let the next plugin try. The first
-    non-None answer wins; ferviz's own formats are tried before any plugin.
+    line (``classes``, ``normalize``, ``channels``, ``size``, ``arch``, ``arch_args``,
+    ``outputs``, ``trust``; :func:`ferviz.declared.declared` parses them). Return a
+    :class:`ferviz.checkpoint.LoadedModel`, or None to let the next plugin try; raise
+    :class:`ferviz.errors.CheckpointError` for a file in your format that cannot be read. The
+    first non-None answer wins; ferviz's own formats are tried before any plugin, and ferviz
+    probes the returned network (output size against the class names, probabilities).
+    docs/plugins.md ("Checkpoint-format plugins") has the whole contract and the Keras reader.
     """

@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "ferviz.plugins.occlusion",
     "ferviz.plugins.guided_backprop",
     "ferviz.plugins.metrics",
+    "ferviz.plugins.keras_h5",
 )
 DISABLE_ENV = "FERVIZ_DISABLE_PLUGINS"
 

@@ -23,7 +23,10 @@ accuracy section scores every checkpoint and their ensemble.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,7 +37,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ferviz import __version__
-from ferviz.errors import FervizError, OptionError
+from ferviz.errors import FervizError, Interrupted, OptionError, ReportIncomplete, UnsupportedModelError
 from ferviz.explain import parse_key_values, parse_options
 from ferviz.fileio import atomic_folder, check_target
 from ferviz.progress import progress_bar
@@ -198,6 +201,8 @@ def resolve_layers(ctx: ReportContext) -> list[str]:
     model = ctx.models[0]
     if ctx.config.layers:
         return list(ctx.config.layers)
+    if not model.eager:
+        return ["auto"]  # no layer names to look at; filter ascent itself says why it cannot run
     present = [name for name in DEFAULT_LAYERS if name in model.named_layers()]
     return present or ["auto"]
 
@@ -211,9 +216,13 @@ def plan(ctx: ReportContext) -> list[Planned]:
     if "filter-ascent" in skip:
         skip.add("filters")
     ig_steps = int(ctx.explainer("integrated-gradients").opts.steps)
-    for layer in ([] if "filters" in skip else resolve_layers(ctx)):
-        ctx.filter_explainers.append((layer, ctx.explainer("filter-ascent", layer=layer, start="noise"),
-                                      ctx.explainer("filter-ascent", layer=layer, start="image")))
+    refused = None  # filter ascent on a TorchScript or torch.export model: said in its section
+    try:
+        for layer in ([] if "filters" in skip else resolve_layers(ctx)):
+            ctx.filter_explainers.append((layer, ctx.explainer("filter-ascent", layer=layer, start="noise"),
+                                          ctx.explainer("filter-ascent", layer=layer, start="image")))
+    except UnsupportedModelError as exc:
+        refused = exc
     ctx.explainer("saliency")  # options that depend on the model are checked now, before any work
     ctx.explainer("confusion")
     fa = ctx.filter_explainers[0][1] if ctx.filter_explainers else None
@@ -232,7 +241,8 @@ def plan(ctx: ReportContext) -> list[Planned]:
         Planned("integrated-gradients", 3 * sel * ig_steps + FIGURE_COST, lambda: attribution_run(
             ctx, "integrated-gradients", "attributions", "face, signed integrated gradients (red for, blue against) "
             "and the face where they are high", 3 * sel * ig_steps)),
-        Planned("filters", 2 * len(ctx.filter_explainers) * fa_cost, lambda: filters_section(ctx, fa_cost)),
+        Planned("filters", 2 * len(ctx.filter_explainers) * fa_cost,
+                lambda: filters_section(ctx, fa_cost) if refused is None else _raise(refused)),
     ]
     for name, cls in sorted(registry.explainers().items()):
         if name in BUILTIN_EXPLAINERS:
@@ -241,6 +251,10 @@ def plan(ctx: ReportContext) -> list[Planned]:
         planned.append(Planned(f"plugin-{name}", cost + FIGURE_COST,
                                lambda name=name, cost=cost: plugin_section(ctx, name, cost)))
     return [p for p in planned if p.key not in skip]
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 def check_skip(names, study: bool) -> None:
@@ -257,7 +271,11 @@ def check_skip(names, study: bool) -> None:
 
 # ----------------------------------------------------------------------------- the whole job
 def build_report(config: ReportConfig, log: Callable[[str], None] = lambda message: None) -> Path:
-    """Render the report into ``config.out`` (atomically); returns the path of index.html."""
+    """Render the report into ``config.out`` (atomically); returns the path of index.html.
+
+    Every section is isolated (:func:`build_isolated`): when one fails, the others still render
+    and the report is written, then ReportIncomplete names the failed sections.
+    """
     from ferviz.checkpoint import load_checkpoint
     from ferviz.data.sources import Holdout, describe_split, open_source, select_split
     from ferviz.evaluation import check_same_classes
@@ -282,17 +300,14 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
         planned = plan(ctx)
         log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {describe_split(split)}), "
             f"{len(models)} checkpoint(s), {len(ctx.selection.ids)} faces explained")
-        sections = []
+        sections, tracebacks = [], {}
         with progress_bar(sum(p.cost for p in planned), "report", config.progress) as bar:
             ctx.bar = bar
             for item in planned:
                 bar.set_status(item.key)
                 start = time.perf_counter()
                 with ctx.work(item.cost, item.key):
-                    try:
-                        section = item.build()
-                    except FervizError as exc:  # bad input for this one analysis (an unlabelled split...)
-                        section = Section(item.key, TITLES.get(item.key, item.key), errors=[str(exc)])
+                    section = build_isolated(item, tmp, tracebacks)
                 section.seconds = time.perf_counter() - start
                 sections.append(section)
         total = time.perf_counter() - started
@@ -307,10 +322,49 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                            "quick": config.quick, "params": params, "device": config.device,
                            "study": str(config.study) if config.study else None},
                 "explained_with": names[0]}
-        report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings}
+        report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings,
+                  **({"tracebacks": tracebacks} if tracebacks else {})}
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_jsonable))
         (tmp / "index.html").write_text(render_html(meta, sections, timings, tmp), encoding="utf-8")
+    failed = {s.key: s.errors for s in sections if s.errors}
+    if failed:
+        raise ReportIncomplete(
+            f"report written to {out}, but {len(failed)} of {len(sections)} sections failed, each error shown in its "
+            "section: " + "; ".join(f"{key} ({_clip(errors[0])})" for key, errors in failed.items()),
+            index=out / "index.html", failed=failed)
     return out / "index.html"
+
+
+def build_isolated(item: Planned, folder: Path, tracebacks: dict[str, str]) -> Section:
+    """`item`'s section, whatever happens in it: the other sections must still render.
+
+    A refusal (UnsupportedModelError: a layer method on a compiled network) becomes a note; any
+    other failure an error shown in place, with the files the section wrote removed; an
+    unexpected exception (a bug) also leaves its traceback in `tracebacks` (report.json).
+    Ctrl-C still stops the report.
+    """
+    before = set(os.listdir(folder))
+    title = TITLES.get(item.key, item.key)
+    try:
+        return item.build()
+    except Interrupted:
+        raise
+    except UnsupportedModelError as exc:
+        return Section(item.key, title, notes=[str(exc)])
+    except FervizError as exc:  # bad input for this one analysis (an unlabelled split...)
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001  one section's failure must not sink the others
+        lines = str(exc).strip().splitlines()
+        error = f"{item.key} failed: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+        tracebacks[item.key] = traceback.format_exc()
+    for name in set(os.listdir(folder)) - before:  # a failed section's half-made figures
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    return Section(item.key, title, errors=[error])
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _jsonable(value):

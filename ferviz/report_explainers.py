@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ferviz.errors import FervizError
+from ferviz.errors import FervizError, UnsupportedModelError
 from ferviz.explain import Request, describe_mask
 from ferviz.explain_parallel import run_distributed
 from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
@@ -161,7 +161,8 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
     sel = ctx.selection
     # A third-party plugin is not ferviz code: whatever it raises, even a bug, is shown in its own
     # section instead of sinking a report that may have run for ten minutes. ferviz's own plugins
-    # only have their FervizErrors shown; a bug in them raises (see the module docstring).
+    # only have their FervizErrors shown here; a bug in them goes on to build_isolated, which shows it
+    # in place too and keeps its traceback in report.json.
     contained = FervizError if owner in registry.BUILTIN_PLUGINS else Exception
     try:
         with ctx.work(cost, name) as progress:
@@ -176,6 +177,9 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
             exp = explainer.run(request)
             files = [(ctx.save_figure(figure, f"plugin-{name}-{fig}"), f"{name}: {fig}")
                      for fig, figure in exp.figures.items()]
+    except UnsupportedModelError as exc:  # a layer method on a compiled network: said in place, not a failure
+        section.notes.append(str(exc))
+        return section
     except contained as exc:  # noqa: BLE001 - see the comment above
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         section.errors.append(f"{name} failed: {last}")

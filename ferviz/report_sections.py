@@ -8,10 +8,11 @@ heading (the question), figures (PNG files written into the report folder), tabl
 or two of findings generated from the numbers, and the numbers themselves (every number a
 table or a finding shows is in ``numbers``, which goes to ``report.json``).
 
-A :class:`~ferviz.errors.FervizError` (bad input for that one analysis, such as an unlabelled
-split) is recorded in the section by :func:`ferviz.report.build_report`; every other exception
-raises: that is a bug in ferviz.
-Third-party explainers are the exception, see :func:`ferviz.report_explainers.plugin_section`.
+Every section is isolated by :func:`ferviz.report.build_isolated`: a refusal
+(:class:`~ferviz.errors.UnsupportedModelError`, a layer method on a TorchScript or torch.export
+network) becomes a note in the section; any other failure an error shown in place (an
+unexpected exception also leaves its traceback in report.json), and the report still renders
+the other sections, then says which failed (the CLI exits non-zero).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ferviz.checkpoint import KINDS
 from ferviz.evaluation import evaluate
 from ferviz.explain import Request
 from ferviz.figures import training_curves
@@ -89,7 +91,14 @@ def model_section(ctx) -> Section:
             section.notes.append(f"{name} has the same architecture as {seen[signature]}.")
             continue
         seen[signature] = name
-        rows = layer_table(model.net, model.in_channels, model.input_size)
+        if model.eager:
+            rows = layer_table(model.net, model.in_channels, model.input_size)
+        else:  # compiled layers: no hook sees them, so no table; the counts still hold
+            rows = []
+            section.notes.append(f"{name} is {KINDS[model.kind]}: its layers run as compiled code, so they are not "
+                                 "listed.")
+        if model.outputs == "probabilities":
+            section.notes.append(f"{name} returns probabilities; the explainers explain their logarithm.")
         trainable, statistics = counts(model.net)
         prep = model.preprocessing
         models.append({"checkpoint": name, "arch": model.arch, "arch_args": model.arch_args,
@@ -107,7 +116,7 @@ def model_section(ctx) -> Section:
                "unit": "scaled to 0-1", "none": "fed raw (0-255)"}[prep.mode]
         section.findings.append(
             f"{model.arch or name} has {trainable:,} trainable parameters and {statistics:,} BatchNorm "
-            f"statistics in {len(rows)} layers; it takes {model.in_channels}x{model.input_size}x"
+            f"statistics{f' in {len(rows)} layers' if rows else ''}; it takes {model.in_channels}x{model.input_size}x"
             f"{model.input_size} pixels, {how}, and predicts {len(model.class_names)} classes.")
     section.numbers = {"models": models}
     return section

@@ -29,7 +29,8 @@ def layer_table(net: nn.Module, in_channels: int = 1, size: int = 48) -> list[di
         was_training = net.training
         net.eval()
         with torch.inference_mode():
-            net(torch.zeros(1, in_channels, size, size, device=next(net.parameters()).device))
+            device = next((p.device for p in net.parameters()), torch.device("cpu"))
+            net(torch.zeros(1, in_channels, size, size, device=device))
         net.train(was_training)
     finally:
         for h in handles:

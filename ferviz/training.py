@@ -32,6 +32,7 @@ from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
 from ferviz.errors import CheckpointError, FervizError, OptionError, OutputError
+from ferviz.explain import channels_last_works
 from ferviz.fileio import cannot_write, check_target, check_unlocked, clear_folder, run_lock
 from ferviz.figures import save_figure, training_curves
 from ferviz.preprocessing import MODES, Preprocessing
@@ -158,8 +159,6 @@ class Trainer:
         if self.rank:
             self.progress, self.log = False, lambda message: None
         config.precision = resolve_precision(config.precision, self.device)
-        self.channels_last = config.channels_last == "on" or (
-            config.channels_last == "auto" and self.device.type == "cpu")
         self.class_names = train.class_names
         val = val.relabelled(self.class_names)
         torch.manual_seed(config.seed)
@@ -169,6 +168,9 @@ class Trainer:
         self.model = LoadedModel(net, self.class_names, Preprocessing.fit(config.normalize, train.images),
                                  in_channels=1, input_size=size, arch=config.arch, arch_args=arch_args)
         self.model.to(self.device)
+        # auto: on the CPU, where it is faster, unless the network does not run in it (.view after a conv)
+        self.channels_last = config.channels_last == "on" or (
+            config.channels_last == "auto" and self.device.type == "cpu" and channels_last_works(self.model))
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.step_module: torch.nn.Module = self.model  # what training calls; DDP-wrapped when distributed

@@ -71,6 +71,7 @@ class FilterAscent(Explainer):
     name = "filter-ascent"
     summary = "What each filter responds to: gradient ascent on the input (Erhan et al. 2009)."
     needs = "model"
+    needs_eager = True  # a forward hook on the chosen layer
     options = (
         Option("layer", str, "auto", "layer name (ferviz models layers CKPT); auto = features.conv2 "
                "when the model has it, else its second convolution"),

@@ -65,6 +65,8 @@ def resolve_conv_layer(model, name: str, owner: str) -> tuple[str, tuple[int, ..
 class _LayerExplainer(Explainer):
     """Shared by Grad-CAM and Guided Grad-CAM: layer resolution and the three-panel figure."""
 
+    needs_eager = True  # forward hooks on a named layer (and ReLU hooks for the guided one)
+
     def check_model(self) -> None:
         self.layer_name, self.layer_shape = resolve_conv_layer(self.model, self.opts.layer, self.name)
         self.layer = self.model.layer(self.layer_name)

@@ -7,7 +7,9 @@ passes back only positive gradients, and only where its input was positive:
     R_l = 1[A_l > 0] * 1[R_{l+1} > 0] * R_{l+1}
 
 Captum hooks every ``nn.ReLU`` module (the loaded models use non-inplace ReLU modules, as it
-requires); a functional ``torch.relu`` inside a third-party network is not guided. The map is
+requires); a functional ``torch.relu`` inside a third-party network is not guided, and a
+TorchScript or torch.export network is refused (its ReLUs are compiled code, so the map would be
+plain gradients). The map is
 signed (summed over channels), on the 0-255 pixel scale like saliency. Adebayo et al. (2018)
 found guided backpropagation nearly insensitive to the model's weights: ``ferviz assess``
 with the ``model-randomisation`` metric checks that on your checkpoint.
@@ -48,6 +50,7 @@ class GuidedBackprop(Explainer):
     name = "guided-backprop"
     summary = "Guided backpropagation (Springenberg et al. 2015) via Captum; signed, fine-grained map."
     needs = "images"
+    needs_eager = True  # backward hooks on the nn.ReLU modules; compiled code has none to hook
     options = (
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
         Option("threshold", float, 0.3, "mask keeps pixels whose map is >= threshold x the maximum",

@@ -99,6 +99,7 @@ class ModelRandomisation(Metric):
     name = "model-randomisation"
     summary = "Sanity check: |map| rank correlation after re-initialising the model top-down (Adebayo 2018)."
     headline, higher_is_better = "spearman", False
+    needs_eager = True  # re-initialises the network's layers one by one, by name
     options = (
         Option("images", int, 8, "images the cascade is run on (spread over the selection)", min=1),
         _SANITY_THRESHOLD,

@@ -112,7 +112,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
         --metrics deletion,insertion -p deletion.fill=blur --out out/fer-assess
     """
     from ferviz.assess import assess as run_assessment
-    from ferviz.assess import get_metric, resolve_methods, resolve_metrics
+    from ferviz.assess import eager_only, get_metric, resolve_methods, resolve_metrics
     from ferviz.data.sources import open_source, select_split
     from ferviz.explain import display_images, get_explainer, parse_options, resolve_targets
     from ferviz.metrics_report import markdown_table, to_dict, write
@@ -134,6 +134,13 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     if random_labels_checkpoint is not None and "label-randomisation" not in [m.name for m in chosen]:
         echo_err("note: --random-labels-checkpoint is unused without the label-randomisation metric")
     model = load_from_options(checkpoint, load_options, device=resolve(device))
+    unsupported = eager_only(model, names, chosen)  # on a compiled network: "all" leaves them out, a name refuses
+    for name in unsupported:
+        if name in names and methods.strip() != "all" or name not in names and metrics.strip() != "all":
+            model.require_eager(name if name in names else f"metric {name}")
+    names = [n for n in names if n not in unsupported]
+    chosen = [m for m in chosen if m.name not in unsupported]
+    skipped.update(unsupported)
     dataset = dataset.relabelled(model.class_names)
     if count > len(dataset):
         echo_err(f"{dataset.source}: only {len(dataset)} images in split {dataset.split}; assessing all of them")

@@ -106,10 +106,15 @@ def summary(name, classes, channels, size):
 @checkpoint_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def layers(checkpoint, as_json, **load_options):
-    """List the named layers of CHECKPOINT with output shapes (names for --layer options)."""
+    """List the named layers of CHECKPOINT with output shapes (names for --layer options).
+
+    Eager PyTorch models only: the layers of a TorchScript file or a torch.export program run as
+    compiled code, which no hook sees (such a file is refused in one line).
+    """
     from ferviz.summary import layer_table
 
     model = load_from_options(checkpoint, load_options)
+    model.require_eager("ferviz models layers")
     rows = layer_table(model.net, model.in_channels, model.input_size)
     if as_json:
         click.echo(json.dumps([{**r, "shape": list(r["shape"])} for r in rows], indent=1))

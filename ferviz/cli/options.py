@@ -12,16 +12,73 @@ SPLIT_DEFAULT = ("[default: test, private-test or val; for a source with only a 
                  "images held out of it, as the checkpoint records]")
 
 
+def _checked(parse):
+    """A click callback that checks a value with `parse` (a ferviz.declared parser) and keeps it as given."""
+    def callback(ctx, param, value):
+        from ferviz.errors import OptionError
+
+        if value:
+            try:
+                parse(value)
+            except OptionError as exc:  # click names the option itself: do not say it twice
+                message, flag = str(exc), param.opts[0]
+                raise click.BadParameter(message[len(flag):].lstrip(": ") if message.startswith(flag)
+                                         else message) from None
+        return value
+    return callback
+
+
+def _classes(value):
+    from ferviz.declared import parse_classes
+
+    return parse_classes(value)
+
+
+def _normalize(value):
+    from ferviz.preprocessing import Preprocessing
+
+    return Preprocessing.parse(value)
+
+
+def _arch_args(value):
+    from ferviz.declared import parse_arch_args
+
+    return parse_arch_args(value)
+
+
 def checkpoint_options(func):
-    """--classes/--normalize/--arch/--trust: what a foreign checkpoint file does not carry."""
+    """What a checkpoint file that ferviz did not write lacks (see ferviz.declared), and --trust.
+
+    Every command that loads a checkpoint takes these; a ferviz checkpoint carries all of it.
+    """
     options = [
-        click.option("--classes", default=None,
-                     help="Comma-separated class names in output order, for files that lack them."),
-        click.option("--normalize", default=None,
-                     help="Preprocessing for files that lack it: standard:MEAN,STD | unit | none."),
+        click.option("--classes", default=None, callback=_checked(_classes), metavar="NAMES|fer2013|alphabetical",
+                     help="Class names in output order, for files that lack them: a,b,c; fer2013 (angry, disgust, "
+                          "fear, happy, sad, surprise, neutral: the Kaggle CSV's order); alphabetical (the "
+                          "image-folder version's). The order cannot be checked: a wrong one is scored silently."),
+        click.option("--normalize", default=None, callback=_checked(_normalize),
+                     metavar="standard:MEAN,STD|signed|unit|none",
+                     help="Preprocessing for files that lack it: standard:MEAN,STD with both numbers on the 0-255 "
+                          "pixel scale (e.g. standard:127.5,63.75); signed, the range [-1, 1] "
+                          "(= standard:127.5,127.5); unit, [0, 1]; none, raw 0-255."),
+        click.option("--size", type=click.IntRange(1, 4096), default=None,
+                     help="Input height and width in pixels of a TorchScript file or state_dict.  [default: 48; a "
+                          "torch.export program records its own]"),
+        click.option("--channels", type=click.IntRange(1, 64), default=None,
+                     help="Input channels of a TorchScript file or state_dict; grey faces are repeated across "
+                          "them.  [default: 1]"),
         click.option("--arch", default=None, help="Registered architecture of a plain state_dict file."),
+        click.option("--arch-arg", "arch_args", multiple=True, metavar="KEY=VALUE", callback=_checked(_arch_args),
+                     help="A keyword argument of --arch (repeatable; VALUE read as JSON when it can be), e.g. "
+                          "--arch-arg width=2. Unless given, num_classes is the number of --classes, and "
+                          "in_channels and input_size follow --channels and --size (when the architecture takes "
+                          "them)."),
+        click.option("--outputs", type=click.Choice(["logits", "probabilities"]), default=None,
+                     help="What the network returns, for files that lack it.  [default: logits, or probabilities "
+                          "when its rows are non-negative and sum to 1 (with a warning)]"),
         click.option("--trust", is_flag=True,
-                     help="Allow TorchScript files. Loading TorchScript RUNS CODE stored in the file."),
+                     help="Allow TorchScript and torch.export (.pt2) files. Loading them RUNS CODE or unpickles "
+                          "objects stored in the file."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -73,7 +130,8 @@ def training_options(func):
                      help="Seed of that carve-out; independent of --seed, so runs with different seeds "
                           "hold out the same images (evaluate and report score them by default)."),
         click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-                     help="Channels-last memory format (auto: on for CPU, where it is faster)."),
+                     help="Channels-last memory format (auto: on for CPU, where it is faster, unless the network "
+                          "does not run in it, e.g. .view after a conv)."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -11,6 +11,7 @@ import click
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
                                 SPLIT_DEFAULT, training_options)
+from ferviz.errors import ReportIncomplete
 from ferviz.fileio import check_target
 
 
@@ -60,6 +61,8 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
     their ensemble); confusion matrix and most confused pairs; saliency and integrated
     gradients for N faces per class; filter-ascent grids from noise and from a face; every
     other installed explainer; optionally a study (--study). Prints the path of index.html.
+    A section that fails shows its error in place and the others still render; the report is
+    written, and the exit status is 1, with the failed sections named on stderr.
 
     \b
     ferviz report --checkpoint runs/fer/best.pt --data synthetic --out report
@@ -76,13 +79,17 @@ def report(checkpoints, data, split, out, per_class, layers, study, params, skip
         study=study, seed=seed, params=tuple(params), skip=tuple(skip), quick=quick, overwrite=overwrite,
         device=resolve(device), load_options={k: v for k, v in load_options.items() if v}, skip_bad=skip_bad,
         progress=not quiet, command=shlex.join(["ferviz", *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else "")
-    if not distributed.launched():
-        index = build_report(config, log=echo_err)
-    else:  # under torchrun: rank 0 builds the report, the others compute shares of its maps
-        with workers(load_from_options(checkpoints[0], config.load_options, config.device)) as driver:
-            if not driver:
-                return
+    try:
+        if not distributed.launched():
             index = build_report(config, log=echo_err)
+        else:  # under torchrun: rank 0 builds the report, the others compute shares of its maps
+            with workers(load_from_options(checkpoints[0], config.load_options, config.device)) as driver:
+                if not driver:
+                    return
+                index = build_report(config, log=echo_err)
+    except ReportIncomplete as exc:  # written, with failed sections shown in place: say where, exit non-zero
+        click.echo(str(exc.index))
+        raise
     echo_err(f"report written to {out}")
     click.echo(str(index))
 

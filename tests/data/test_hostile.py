@@ -695,9 +695,9 @@ def test_options_given_by_the_user_are_checked(tmp_path, small_ckpt):
     ckpt = torch.load(small_ckpt, weights_only=True)
     plain = saved(tmp_path, ckpt["state_dict"], "plain.pt")
     common = {"arch": "tiny-resnet", "arch_args": {"width": 4}, "classes": ",".join(FER2013_CLASSES)}
-    with pytest.raises(FervizError, match="mean and std must be numbers"):
+    with pytest.raises(FervizError, match="MEAN and STD must be numbers"):
         load(plain, normalize="standard:abc,1", **common)
-    with pytest.raises(FervizError, match="option size must be an integer"):
+    with pytest.raises(FervizError, match="--size must be a whole number from 1 to 4096, got 'big'"):
         load(plain, normalize="unit", size="big", **common)
     model = load(plain, normalize="unit", size="48", **common)
     assert model.input_size == 48

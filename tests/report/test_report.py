@@ -11,7 +11,7 @@ import pytest
 
 from ferviz import FER2013_CLASSES, registry
 from ferviz.data import Dataset
-from ferviz.errors import OptionError, UnknownNameError
+from ferviz.errors import OptionError, ReportIncomplete, UnknownNameError
 from ferviz.evaluation import EvalResult
 from ferviz.explain import Explainer, Explanation, Option
 from ferviz.explain_figures import image_grid
@@ -96,7 +96,7 @@ def rendered(tmp_path_factory, history_checkpoint, tiny_checkpoint, tiny_study):
                         *(arg for name in others for arg in ("--skip", name)))
     finally:
         registry.reset()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the broken plugin's section failed; the report is written
     return out, result, json.loads((out / "report.json").read_text())
 
 
@@ -158,6 +158,9 @@ def test_findings_timings_and_marks(rendered):
     timings = report["timings_s"]
     assert set(timings) == {"loading", "other", "total", *SECTIONS} and timings["total"] > 0
     assert result.stderr.count("report") >= 1 and "report written to" in result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(failed) == 1 and "1 of 11 sections failed" in failed[0] and "plugin-toy-broken (toy-broken failed: " \
+        "RuntimeError: boom in a third-party plugin)" in failed[0], result.stderr
     study = s["study"]["numbers"]
     assert study["kind"] == "normalization" and (out / "study.png").is_file()
 
@@ -248,16 +251,42 @@ def test_unknown_layer_and_missing_study(tmp_path, tiny_checkpoint):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_failing_section_leaves_nothing_half_written(tmp_path, tiny_checkpoint, monkeypatch):
+def test_a_failing_section_is_shown_in_place_and_the_rest_render(tmp_path, tiny_checkpoint, monkeypatch):
+    """Even a bug (not a FervizError) in one section: its error in place, its half-made files gone, the
+    other sections rendered, the traceback in report.json, and the exit status says so."""
     def broken(ctx):
         (ctx.folder / "half.png").write_bytes(b"x")
-        raise RuntimeError("a bug in ferviz")
+        raise RuntimeError("a bug in ferviz\nwith a second line")
 
     monkeypatch.setattr("ferviz.report.training_section", broken)
     out = tmp_path / "report"
-    with pytest.raises(RuntimeError, match="a bug in ferviz"):
-        build_report(ReportConfig(checkpoints=[tiny_checkpoint], data=DATA, out=out, progress=False))
-    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ReportIncomplete) as incomplete:
+        build_report(ReportConfig(checkpoints=[tiny_checkpoint], data=DATA, out=out, progress=False, quick=True,
+                                  skip=tuple(n for n in registry.explainers() if n not in BUILTIN_EXPLAINERS)))
+    assert incomplete.value.index == out / "index.html" and incomplete.value.index.is_file()
+    assert incomplete.value.failed == {"training": ["training failed: RuntimeError: a bug in ferviz"]}
+    assert "\n" not in str(incomplete.value) and "training (training failed: RuntimeError" in str(incomplete.value)
+    report = json.loads((out / "report.json").read_text())
+    assert report["sections"]["training"]["errors"] == ["training failed: RuntimeError: a bug in ferviz"]
+    assert "Traceback" in report["tracebacks"]["training"] and "a bug in ferviz" in report["tracebacks"]["training"]
+    assert not (out / "half.png").exists()
+    others = {k: s for k, s in report["sections"].items() if k != "training"}
+    assert list(others) == ["model", "accuracy", "confusion", "saliency", "integrated-gradients", "filters"]
+    assert not any(s["errors"] for s in others.values()) and all(s["figures"] for k, s in others.items() if k != "model")
+    assert "a bug in ferviz" in (out / "index.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporary folder left
+
+
+def test_a_failing_section_makes_the_command_exit_non_zero(tmp_path, tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr("ferviz.report.training_section", lambda ctx: 1 / 0)
+    out = tmp_path / "report"
+    result = invoke("report", "--checkpoint", tiny_checkpoint, "--data", DATA, "--out", out, "--quiet", *QUICK,
+                    *(a for n in registry.explainers() if n not in BUILTIN_EXPLAINERS for a in ("--skip", n)))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stdout.strip() == str(out / "index.html")
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"Error: report written to {out}, but 1 of 7 sections failed, each error shown in its section: training "
+        "(training failed: ZeroDivisionError: division by zero)"]
 
 
 # ----------------------------------------------------------------------------- pieces
