@@ -144,6 +144,7 @@ class ReportContext:
         self.bar = None
         self.position = 0  # progress units done
         self.filter_explainers = []
+        self.filter_results = None  # filter ascent's runs, shared by the filters section and the explorer
 
     def options(self, name: str) -> dict:
         from ferviz import registry
