@@ -39,6 +39,7 @@ from ferviz.explain import parse_key_values, parse_options
 from ferviz.fileio import atomic_folder, check_target
 from ferviz.progress import progress_bar
 from ferviz.report_explainers import attribution_run, filters_section, plugin_section
+from ferviz.report_explorer import explorer_cost, explorer_section
 from ferviz.report_sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
                                     model_section, study_section, training_section)
 
@@ -67,6 +68,8 @@ class ReportConfig:
     params: tuple[str, ...] = ()  # "explainer.key=value"
     skip: tuple[str, ...] = ()  # section keys or explainer names to leave out
     quick: bool = False  # each explainer's quick_options (fast previews), under any -p
+    cell_faces: int = 1  # explorer: faces explained per confusion-matrix cell, besides the per-class ones
+    explorer_only: bool = False  # ferviz explore: the explorer section alone
     overwrite: bool = False
     device: str = "cpu"
     load_options: dict = field(default_factory=dict)
@@ -219,6 +222,7 @@ def plan(ctx: ReportContext) -> list[Planned]:
     ctx.explainer("confusion")
     fa = ctx.filter_explainers[0][1] if ctx.filter_explainers else None
     fa_cost = max(1, fa.opts.steps * len(fa.filters) * 6 // 5) if fa else 1  # a filter's step ~ 1.2 images
+    filters_cost = 2 * len(ctx.filter_explainers) * fa_cost
     planned = [
         Planned("model", 1, lambda: model_section(ctx)),
         Planned("training", k, lambda: training_section(ctx)),
@@ -233,7 +237,7 @@ def plan(ctx: ReportContext) -> list[Planned]:
         Planned("integrated-gradients", 3 * sel * ig_steps + FIGURE_COST, lambda: attribution_run(
             ctx, "integrated-gradients", "attributions", "face, signed integrated gradients (red for, blue against) "
             "and the face where they are high", 3 * sel * ig_steps)),
-        Planned("filters", 2 * len(ctx.filter_explainers) * fa_cost, lambda: filters_section(ctx, fa_cost)),
+        Planned("filters", filters_cost, lambda: filters_section(ctx, fa_cost)),
     ]
     for name, cls in sorted(registry.explainers().items()):
         if name in BUILTIN_EXPLAINERS:
@@ -241,6 +245,10 @@ def plan(ctx: ReportContext) -> list[Planned]:
         cost = {"images": 3 * sel, "dataset": n}.get(cls.needs, 100)
         planned.append(Planned(f"plugin-{name}", cost + FIGURE_COST,
                                lambda name=name, cost=cost: plugin_section(ctx, name, cost)))
+    planned.append(Planned("explorer", explorer_cost(ctx, skip) + (filters_cost if ctx.config.explorer_only else 0),
+                           lambda: explorer_section(ctx, skip, fa_cost)))
+    if ctx.config.explorer_only:  # ferviz explore: the explorer alone (it runs filter ascent itself)
+        return planned[-1:]
     return [p for p in planned if p.key not in skip]
 
 
@@ -249,7 +257,7 @@ def check_skip(names, study: bool) -> None:
     from ferviz import registry
     from ferviz.errors import UnknownNameError
 
-    known = {"model", "training", "accuracy", "confusion", "saliency", "integrated-gradients", "filters",
+    known = {"model", "training", "accuracy", "confusion", "saliency", "integrated-gradients", "filters", "explorer",
              *(["study"] if study else []), *registry.explainers()}
     for name in names:
         if name not in known:
