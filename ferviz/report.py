@@ -5,11 +5,12 @@ One call answers the questions of the original report, a heading each (the build
 model and for the ensemble; the confusion matrix and the most confused pairs; saliency and
 integrated gradients for N faces per class (chosen with a seed); filter-ascent grids for chosen
 layers from noise and from a face; every other registered explainer; optionally a
-normalisation or augmentation study (:mod:`ferviz.study`).
+normalisation or augmentation study (:mod:`ferviz.study`); last the explorer
+(:mod:`ferviz.report_explorer`), which ``ferviz explore`` writes alone (``explorer_only``).
 
-The output folder holds ``index.html`` (self-contained: CSS inline, figures as PNG files next
-to it, no script, no network), the PNGs and ``report.json`` with every number shown and the
-time each section took. Everything is built in a temporary folder beside ``--out`` and moved
+The output folder holds ``index.html`` (self-contained: CSS and the explorer's script inline,
+figures as PNG files next to it and in ``explorer/``, no network), the PNGs and ``report.json``
+with every number shown and the time each section took. Everything is built in a temporary folder beside ``--out`` and moved
 into place at the end, so a failed report leaves nothing half-written.
 
 Explanations (confusion, attributions, filters, plugins) use the first checkpoint; the

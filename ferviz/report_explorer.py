@@ -97,9 +97,10 @@ def explored_faces(selected: np.ndarray, groups: dict[str, np.ndarray] | None, c
 
 
 def classes_of_interest(proba: np.ndarray, label: int | None) -> dict[str, int | None]:
-    """Role -> class for one face: predicted, true (None without a label) and runner-up."""
+    """Role -> class for one face: predicted, true (None without a label) and runner-up (None for one class)."""
     order = np.argsort(-proba, kind="stable")
-    return {"predicted": int(order[0]), "true": None if label is None else int(label), "runner-up": int(order[1])}
+    return {"predicted": int(order[0]), "true": None if label is None else int(label),
+            "runner-up": int(order[1]) if len(order) > 1 else None}
 
 
 # ----------------------------------------------------------------------------- maps
@@ -130,14 +131,12 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
 
 # ----------------------------------------------------------------------------- the section
 def explorer_section(ctx, skip, filter_cost: int) -> Section:
-    from ferviz.explain import display_images
-    from ferviz.explain_figures import SIGNED_COLOURS, UNSIGNED_COLOURS
-    from ferviz.explorer_page import colour_table, explorer_css, explorer_html, gradient_css, map_levels, write_png
+    from ferviz.explorer_page import explorer_css, explorer_html
     from ferviz.report import choose_faces
 
     section = Section("explorer", TITLE)
-    model, data, folder = ctx.models[0], ctx.dataset, ctx.folder / FOLDER
-    folder.mkdir(exist_ok=True)
+    model, data = ctx.models[0], ctx.dataset
+    (ctx.folder / FOLDER).mkdir(exist_ok=True)
     classes = list(model.class_names)
     with ctx.work(len(data), "explorer: predictions"):
         proba = model.predict_proba(data.images).numpy()
@@ -145,58 +144,65 @@ def explorer_section(ctx, skip, filter_cost: int) -> Section:
     labels = data.labels
     groups = None
     if labels is not None:
-        p_true = proba[np.arange(len(data)), labels]
-        groups = groups_of(labels, predicted, p_true, len(classes))
+        groups = groups_of(labels, predicted, proba[np.arange(len(data)), labels], len(classes))
     selected = choose_faces(data, ctx.config.per_class, ctx.config.seed)
     chosen, why = explored_faces(selected, groups, ctx.config.cell_faces, labels, predicted)
     targets = [classes_of_interest(proba[i], None if labels is None else labels[i]) for i in chosen]
-    names = attribution_explainers(skip)
-    maps, seconds = explain_faces(ctx, names, data.images[chosen], targets, section)
-
+    maps, seconds = explain_faces(ctx, attribution_explainers(skip), data.images[chosen], targets, section)
     sizes = {"faces": 0, "maps": 0, "filters": 0}
-    faces_shown = display_images(model, data.images[chosen]) if len(chosen) else None
-    explainers = []
-    for name, by_pair in maps.items():
-        signed = bool(any(m.min() < 0 for m in by_pair.values()))
-        explainers.append({"name": name, "summary": _summary(name), "signed": signed,
-                           "legend": gradient_css(SIGNED_COLOURS if signed else UNSIGNED_COLOURS),
-                           "low": "- largest" if signed else "0", "high": "+ largest" if signed else "largest"})
-    faces = []
-    for f, (i, roles) in enumerate(zip(chosen, targets) if explainers else ()):  # no maps: nothing to view
-        face_file = f"{FOLDER}/face-{f}.png"
-        sizes["faces"] += write_png(ctx.folder / face_file, faces_shown[f])
-        face_maps = {}
-        for e, info in enumerate(explainers):
-            table = colour_table(SIGNED_COLOURS if info["signed"] else UNSIGNED_COLOURS)
-            face_maps[info["name"]] = {}
-            for c in sorted({c for c in roles.values() if c is not None}):
-                file = f"{FOLDER}/map-{f}-{e}-{c}.png"
-                sizes["maps"] += write_png(ctx.folder / file, map_levels(maps[info["name"]][(f, c)], info["signed"]),
-                                           table)
-                face_maps[info["name"]][str(c)] = file
-        faces.append({"id": _face_id(data, i), "true": None if labels is None else int(labels[i]),
-                      "pred": int(predicted[i]), "proba": [round(float(p), 3) for p in proba[i]], "face": face_file,
-                      "targets": roles, "maps": face_maps, "why": why[int(i)]})
+    explainers = [_explainer_entry(name, by_pair) for name, by_pair in maps.items()]
+    faces = [{"id": _face_id(data, i), "true": None if labels is None else int(labels[i]), "pred": int(predicted[i]),
+              "proba": [round(float(p), 3) for p in proba[i]], "targets": roles, "why": why[int(i)]}
+             for i, roles in zip(chosen, targets)] if explainers else []  # no maps: nothing to view
+    _write_faces(ctx, data.images[chosen], faces, explainers, maps, sizes)
     position = {int(i): f for f, i in enumerate(chosen)} if faces else {}
     listed, group_data = _listed(data, labels, predicted, proba, groups, position, classes)
-    filters = _filters(ctx, filter_cost, section, sizes)
     page = {"classes": classes, "explainers": explainers, "faces": faces, "listed": listed, "groups": group_data,
             "counts": None if groups is None else [[len(groups[f"cell-{i}-{j}"]) for j in range(len(classes))]
                                                    for i in range(len(classes))],
-            "confusion_note": _confusion_note(ctx, len(data)), "filters": filters}
+            "confusion_note": _confusion_note(ctx, len(data)),
+            "filters": _filters(ctx, filter_cost, section, sizes)}
     section.html, section.css = explorer_html(page), explorer_css()
     _describe(ctx, section, page, sizes, seconds)
     return section
 
 
+def _explainer_entry(name: str, maps: dict) -> dict:
+    """What the page says about an explainer: signed maps (any value below zero) or not, its legend."""
+    from ferviz import registry
+    from ferviz.explain_figures import SIGNED_COLOURS, UNSIGNED_COLOURS
+    from ferviz.explorer_page import gradient_css
+
+    signed = bool(any(m.min() < 0 for m in maps.values()))
+    return {"name": name, "summary": registry.explainers()[name].summary, "signed": signed,
+            "legend": gradient_css(SIGNED_COLOURS if signed else UNSIGNED_COLOURS),
+            "low": "- largest" if signed else "0", "high": "+ largest" if signed else "largest"}
+
+
+def _write_faces(ctx, images: np.ndarray, faces: list[dict], explainers: list[dict], maps: dict, sizes: dict):
+    """Each face as the model sees it and its maps, as PNG files; their names go into `faces`."""
+    from ferviz.explain import display_images
+    from ferviz.explain_figures import SIGNED_COLOURS, UNSIGNED_COLOURS
+    from ferviz.explorer_page import colour_table, map_levels, write_png
+
+    if not faces:
+        return
+    shown = display_images(ctx.models[0], images)
+    tables = {signed: colour_table(SIGNED_COLOURS if signed else UNSIGNED_COLOURS) for signed in (False, True)}
+    for f, face in enumerate(faces):
+        face["face"] = f"{FOLDER}/face-{f}.png"
+        sizes["faces"] += write_png(ctx.folder / face["face"], shown[f])
+        face["maps"] = {}
+        for e, info in enumerate(explainers):
+            files = face["maps"][info["name"]] = {}
+            for c in sorted({c for c in face["targets"].values() if c is not None}):
+                files[str(c)] = f"{FOLDER}/map-{f}-{e}-{c}.png"
+                levels = map_levels(maps[info["name"]][(f, c)], info["signed"])
+                sizes["maps"] += write_png(ctx.folder / files[str(c)], levels, tables[info["signed"]])
+
+
 def _face_id(data, i: int) -> str:
     return str(data.ids[i]) if data.ids is not None else f"{data.split}:{i}"
-
-
-def _summary(name: str) -> str:
-    from ferviz import registry
-
-    return registry.explainers()[name].summary
 
 
 def _listed(data, labels, predicted, proba, groups, position: dict[int, int], classes: list[str]):
