@@ -52,9 +52,10 @@ def analysis_options(func):
         click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
+    func = checkpoint_options(device_option(func))  # listed last
     for option in reversed(options):
         func = option(func)
-    return checkpoint_options(device_option(func))
+    return func
 
 
 def _build(config, checkpoint: Path) -> None:

@@ -262,9 +262,11 @@ def _screenshot_explorer(page, path: Path, *, open_cell: str) -> None:
     page.locator(f'td[data-group="{open_cell}"] button').click()
     page.locator("#fx-list-items button").first.focus()
     page.locator("#explorer").scroll_into_view_if_needed()
-    top = page.locator("#fx-viewer").bounding_box()
+    top = page.locator("#fx-viewer").bounding_box()  # in the viewport; the clip is in the page
     bottom = page.locator(".fx-cm-wrap").bounding_box()
-    clip = {"x": 0, "y": top["y"] - 10, "width": 1200, "height": bottom["y"] + bottom["height"] - top["y"] + 20}
+    scrolled = page.evaluate("window.scrollY")
+    clip = {"x": 0, "y": scrolled + top["y"] - 10, "width": 1200,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 20}
     page.screenshot(path=str(path), clip=clip, full_page=True)
     assert path.read_bytes().startswith(PNG)
     if SCREENSHOT_CHECKPOINT:
