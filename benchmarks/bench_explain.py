@@ -54,6 +54,8 @@ def maps_only(name: str, model, images, targets, **options):
 def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - start, out
 
 
@@ -78,14 +80,15 @@ def main(argv=None) -> dict:
     p.add_argument("--filters", type=int, default=32)
     p.add_argument("--ascent-steps", type=int, default=100)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", module="captum")
-    model = seed_model()
+    model = seed_model().to(args.device)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (max(args.saliency, args.ig), 48, 48), dtype=np.uint8)
     targets = np.arange(len(images)) % 7
     results = {}
-    print(f"seed VGG on {torch.get_num_threads()} threads, medians of {args.reps} runs")
+    print(f"seed VGG on {args.device} ({torch.get_num_threads()} CPU threads), medians of {args.reps} runs")
 
     x = model.pixels(images[:args.saliency])
     t = torch.as_tensor(targets[:args.saliency])
@@ -104,7 +107,7 @@ def main(argv=None) -> dict:
     results["integrated_gradients"] = compare(
         f"integrated gradients, {args.ig_steps} steps", "images/s", args.ig, ours_ig, captum_ig, args.reps)
     ours_map = ours_ig()[0]
-    their_map = captum_ig().sum(dim=1).detach().numpy()
+    their_map = captum_ig().sum(dim=1).detach().cpu().numpy()
     diff = float(np.abs(ours_map - their_map).max())
     scale = float(np.abs(their_map).max())
     results["integrated_gradients"]["max_abs_diff"] = diff

@@ -2,20 +2,27 @@
 
 Baseline: default memory format, a DataLoader over float tensors, per-sample augmentation in
 the Dataset (one affine warp per image, as a torchvision-style pipeline does).
-ferviz: uint8 data, one batched affine warp per step, channels-last memory format on CPU; and
-the same with ``--precision bf16`` (autocast mixed precision).
+ferviz: uint8 data, one batched affine warp per step, channels-last memory format on CPU; in
+fp32 and with ``--precision bf16`` (autocast mixed precision); and bf16 as ferviz was before it
+kept freed memory for reuse (glibc's default allocator thresholds, ``FERVIZ_MALLOC=system``),
+which is the "before" of the allocator change (see ferviz/allocator.py).
 
-    python benchmarks/bench_train.py [--batch 256] [--steps 4] [--reps 3]
+    python benchmarks/bench_train.py [--batch 256] [--steps 4] [--reps 3] [--threads N]
 
-Prints images/s (median of --reps) for both, the ratio, and the share of the CPU's measured
-peak FLOP rate (a large matmul) that ferviz reaches (training costs about 3x the 0.42 GFLOP
-forward pass per image).
+Every variant runs in a fresh process (the allocator setting is per process), interleaved
+--reps times so that machine load hits all alike. Prints images/s (medians), the ratios, and the
+share of the CPU's measured peak FLOP rate (a large matmul) that ferviz reaches (training costs
+about 3x the 0.42 GFLOP forward pass per image).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -46,15 +53,16 @@ class PerSampleAugmented(TorchDataset):
         return self.aug(self.x[i:i + 1], self.g)[0], self.y[i]
 
 
-def plain_loop(images, labels, batch, steps, prep) -> float:
+def plain_loop(images, labels, batch, steps, prep, device: str = "cpu") -> float:
     torch.manual_seed(0)
-    net = build_model("seed-vgg")
+    net = build_model("seed-vgg").to(device)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     loader = DataLoader(PerSampleAugmented(images, labels, Augmentation()), batch_size=batch,
                         shuffle=True, drop_last=True)
     net.train()
     start, done = time.perf_counter(), 0
     for step, (x, y) in enumerate(loader):
+        x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(net(prep(x)), y)
         opt.zero_grad()
         loss.backward()
@@ -65,9 +73,9 @@ def plain_loop(images, labels, batch, steps, prep) -> float:
     return done / (time.perf_counter() - start)
 
 
-def ferviz_loop(images, labels, batch, steps, precision="fp32") -> float:
+def ferviz_loop(images, labels, batch, steps, precision="fp32", device: str = "cpu") -> float:
     data = Dataset(images.numpy(), labels.numpy(), tuple("abcdefg"))
-    config = TrainConfig(epochs=1, batch_size=batch, patience=0, precision=precision)
+    config = TrainConfig(epochs=1, batch_size=batch, patience=0, precision=precision, device=device)
     trainer = Trainer(config, data, data.subset(slice(0, 2 * batch)), "/tmp/ferviz-bench-train",
                       progress=False, log=lambda s: None)
 
@@ -82,20 +90,59 @@ def ferviz_loop(images, labels, batch, steps, precision="fp32") -> float:
     trainer.train_x, trainer.train_y = trainer.train_x[: steps * batch], trainer.train_y[: steps * batch]
     start = time.perf_counter()
     _, _, seen = trainer.train_epoch(Bar())
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
     return seen / (time.perf_counter() - start)
 
 
-def peak_gflops() -> float:
-    """Best fp32 matrix-multiply rate over a few sizes: a practical peak for this CPU."""
+def peak_gflops(device: str = "cpu") -> float:
+    """Best fp32 matrix-multiply rate over a few sizes: a practical peak for this device."""
     best = 0.0
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for n in (1024, 2048, 3072):
-        a = torch.randn(n, n)
+        a = torch.randn(n, n, device=device)
         torch.mm(a, a)
         for _ in range(5):
+            sync()
             t = time.perf_counter()
             torch.mm(a, a)
+            sync()
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
     return best
+
+
+#: variant -> (what it runs, extra environment of its process)
+VARIANTS = {
+    "plain": ("plain PyTorch loop (fp32)", {}),
+    "fp32": ("ferviz", {}),
+    "bf16-system-malloc": ("ferviz --precision bf16, glibc defaults (before)", {"FERVIZ_MALLOC": "system"}),
+    "bf16": ("ferviz --precision bf16", {}),
+}
+
+
+def measure(variant: str, batch: int, steps: int, device: str = "cpu") -> float:
+    """Images/s of one variant, in this process (the child side of `run_variant`)."""
+    n = batch * steps
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 7, (n,), generator=g)
+    if variant == "plain":
+        return plain_loop(images, labels, batch, steps, Preprocessing("standard", 128.0, 64.0), device)
+    precision = "fp32" if variant == "fp32" else "bf16"
+    ferviz_loop(images, labels, batch, 1, precision, device)  # warm-up: kernels, allocator
+    return ferviz_loop(images, labels, batch, steps, precision, device)
+
+
+def run_variant(variant: str, batch: int, steps: int, threads: int | None, device: str = "cpu") -> float:
+    env = {**os.environ, **VARIANTS[variant][1]}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    out = subprocess.run([sys.executable, __file__, "--child", variant, "--batch", str(batch), "--steps", str(steps),
+                          "--device", device],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"bench_train {variant} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> dict:
@@ -103,32 +150,33 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the measured processes")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    n = args.batch * args.steps
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 7, (n,), generator=g)
-    prep = Preprocessing("standard", 128.0, 64.0)
-    plain, ours, mixed = [], [], []
-    for _ in range(args.reps):  # interleaved, so drifting machine load hits both alike
-        plain.append(plain_loop(images, labels, args.batch, args.steps, prep))
-        ours.append(ferviz_loop(images, labels, args.batch, args.steps))
-        mixed.append(ferviz_loop(images, labels, args.batch, args.steps, "bf16"))
-    peak = peak_gflops()
-    res = {"plain_images_per_s": statistics.median(plain), "ferviz_images_per_s": statistics.median(ours),
-           "ferviz_bf16_images_per_s": statistics.median(mixed)}
-    res["ratio"] = res["ferviz_images_per_s"] / res["plain_images_per_s"]
-    res["ratio_bf16"] = res["ferviz_bf16_images_per_s"] / res["plain_images_per_s"]
-    res["peak_gflops"] = peak
-    res["share_of_peak"] = res["ferviz_images_per_s"] * 3 * FORWARD_GFLOP / peak
-    print(f"training, seed VGG, batch {args.batch}, {args.steps} steps x {args.reps} reps, "
-          f"{torch.get_num_threads()} threads")
-    print(f"  plain PyTorch loop : {res['plain_images_per_s']:8.1f} images/s (median)")
-    print(f"  ferviz             : {res['ferviz_images_per_s']:8.1f} images/s (median)")
-    print(f"  ratio              : {res['ratio']:8.2f}x")
-    print(f"  ferviz --precision bf16: {res['ferviz_bf16_images_per_s']:8.1f} images/s (median), "
-          f"ratio {res['ratio_bf16']:.2f}x")
-    print(f"  CPU peak (fp32 mm) : {peak:8.1f} GFLOP/s; ferviz's step runs at ~{res['share_of_peak']:.0%} of it "
+    if args.child:
+        print(json.dumps(measure(args.child, args.batch, args.steps, args.device)))
+        return {}
+    runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(args.reps):  # interleaved, so drifting machine load hits all alike
+        for variant in VARIANTS:
+            runs[variant].append(run_variant(variant, args.batch, args.steps, args.threads, args.device))
+    med = {v: statistics.median(r) for v, r in runs.items()}
+    peak = peak_gflops(args.device)
+    res = {"plain_images_per_s": med["plain"], "ferviz_images_per_s": med["fp32"],
+           "ferviz_bf16_images_per_s": med["bf16"], "ferviz_bf16_system_malloc_images_per_s": med["bf16-system-malloc"],
+           "ratio": med["fp32"] / med["plain"], "ratio_bf16": med["bf16"] / med["plain"],
+           "ratio_allocator": med["bf16"] / med["bf16-system-malloc"], "peak_gflops": peak,
+           "share_of_peak": med["fp32"] * 3 * FORWARD_GFLOP / peak}
+    threads = args.threads or torch.get_num_threads()
+    print(f"training, seed VGG, batch {args.batch}, {args.steps} steps x {args.reps} reps, {args.device}, "
+          f"{threads} threads, each variant in its own process")
+    for variant, (what, _) in VARIANTS.items():
+        print(f"  {what:<50}: {med[variant]:8.1f} images/s (median)")
+    print(f"  ratio ferviz fp32 / plain                         : {res['ratio']:8.2f}x")
+    print(f"  ratio ferviz bf16 / plain                         : {res['ratio_bf16']:8.2f}x")
+    print(f"  ratio bf16 now / bf16 before (allocator)          : {res['ratio_allocator']:8.2f}x")
+    print(f"  {args.device} peak (fp32 mm) : {peak:8.1f} GFLOP/s; ferviz's fp32 step runs at ~{res['share_of_peak']:.0%} of it "
           f"(counting 3 x {FORWARD_GFLOP} GFLOP per image)")
     return res
 

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_contention  # noqa: E402
 import bench_data  # noqa: E402
 import bench_explain  # noqa: E402
 import bench_memory  # noqa: E402
@@ -34,6 +35,7 @@ QUICK = {
                "--report-data", "synthetic:count=70,val=14,test=70",
                "--quick-report"],
     "startup": ["--repeat", "1"],
+    "contention": ["--batch", "16", "--steps", "1", "--reps", "1"],
 }
 
 
@@ -46,7 +48,8 @@ def main(argv=None) -> None:
           f"torch {torch.__version__}, Python {platform.python_version()}\n")
     sections = [("training", bench_train, "train"), ("explainers", bench_explain, "explain"),
                 ("data", bench_data, "data"), ("synthetic faces", bench_synthetic, "synthetic"),
-                ("memory", bench_memory, "memory"), ("start-up", bench_startup, "startup")]
+                ("memory", bench_memory, "memory"), ("start-up", bench_startup, "startup"),
+                ("contention", bench_contention, "contention")]
     for title, module, key in sections:
         print(f"== {title}")
         module.main(pick(key))

@@ -10,7 +10,8 @@ back with ``torch.load(weights_only=True)``:
     input                      {"channels": 1, "size": 48}
     preprocessing              {"mode", "mean", "std"} (see ferviz.preprocessing)
     train_config, history, best_epoch, epoch, ferviz_version
-    checksum                   SHA-256 over the tensors of state_dict, checked on load
+    checksum                   SHA-256 over the tensors of state_dict (and scales), checked on load
+    storage, scales            optional: 16-bit weights (see ferviz.storage)
     resume                     optional: optimizer/early-stopping/RNG state for --resume
 
 Loading never trusts the file: the zip records' CRC-32 are checked (torch does not, so a flipped
@@ -42,6 +43,7 @@ from ferviz import FER2013_CLASSES, __version__
 from ferviz.errors import CheckpointError, DataError, FervizError, OptionError, UnknownNameError
 from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
 from ferviz.preprocessing import Preprocessing
+from ferviz.storage import checksummed, decode, encode
 
 FORMAT = "ferviz-checkpoint"
 FORMAT_VERSION = 1
@@ -185,25 +187,13 @@ def tensor_checksum(state_dict: dict) -> str:
     return h.hexdigest()
 
 
-#: How a checkpoint may store its floating-point tensors; loading always gives float32 weights.
-STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-
-
 def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32", **extra) -> Path:
     """Write `model` and `extra` fields (history, train_config, resume...) atomically.
 
-    ``storage="float16"`` halves the file (for shipping a model): floating-point weight matrices
-    and kernels are stored as IEEE half precision and turned back into float32 on load; vectors
-    (biases, BatchNorm scales and running statistics: a few thousand numbers that scale whole
-    channels) stay float32, which keeps the maps closer to the float32 model's.
+    ``storage`` ``int16`` or ``float16`` stores weight matrices and kernels in 16 bits, for
+    shipping a model (see :mod:`ferviz.storage`); loading gives float32 weights either way.
     """
-    if storage not in STORAGE_DTYPES:
-        raise OptionError(f"storage must be one of {', '.join(STORAGE_DTYPES)}, got {storage!r}")
-    dtype = STORAGE_DTYPES[storage]
-    state = {k: (v.detach().cpu().to(dtype) if v.is_floating_point() and v.ndim >= 2 else v.detach().cpu())
-             for k, v in model.net.state_dict().items()}
-    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise CheckpointError(f"{path}: a weight is out of {storage}'s range; store it as float32")
+    state, scales = encode({k: v.detach().cpu() for k, v in model.net.state_dict().items()}, storage)
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -214,8 +204,9 @@ def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32",
         "input": {"channels": model.in_channels, "size": model.input_size},
         "preprocessing": model.preprocessing.to_dict(),
         "ferviz_version": __version__,
-        "checksum": tensor_checksum(state),
+        "checksum": tensor_checksum(checksummed(state, scales)),
         **({"storage": storage} if storage != "float32" else {}),
+        **({"scales": scales} if scales else {}),
         **extra,
     }
     buffer = io.BytesIO()
@@ -433,16 +424,16 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
     state = ckpt["state_dict"]
     if "checksum" in ckpt:
         try:
-            same = tensor_checksum(state) == ckpt["checksum"]
-        except (RuntimeError, TypeError, ValueError):
+            scales = ckpt.get("scales", {})
+            same = tensor_checksum(checksummed(state, scales if isinstance(scales, dict) else {})) == ckpt["checksum"]
+        except (RuntimeError, TypeError, ValueError, AttributeError):
             same = False
         if not same:
             raise CheckpointError(f"checkpoint {path}: tensor checksum mismatch; the file is corrupted")
     for name, t in state.items():
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"checkpoint {path}: weight {name} holds NaN or infinite values")
-    # 16-bit storage (a shipped model): compute in float32 like every other checkpoint
-    state = {k: t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for k, t in state.items()}
+    state = decode(state, ckpt.get("scales"), ckpt.get("storage"), path)  # 16-bit storage: float32 weights
     arch, arch_args = ckpt["arch"], ckpt["arch_args"]
     try:
         _check_fit(arch, arch_args, state, ckpt["class_names"], ckpt["input"], path)
@@ -464,7 +455,7 @@ def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
         preprocessing = Preprocessing(**ckpt["preprocessing"])
     except FervizError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "scales")}
     return LoadedModel(
         net, ckpt["class_names"], preprocessing,
         in_channels=ckpt["input"]["channels"], input_size=ckpt["input"]["size"],

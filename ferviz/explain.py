@@ -575,7 +575,8 @@ def region_mask(maps: np.ndarray, threshold: float, *, rule: str = "max", smooth
                 positive: bool = False) -> np.ndarray:
     """(N, H, W) bool: where each map is high, by `rule` (see MASK_RULES), after a `smooth` blur.
 
-    `positive` also requires the unsmoothed map to be above zero (signed maps).
+    `positive` also requires the (smoothed) map to be above zero (signed maps): a signed map
+    alternates sign pixel by pixel, so the raw sign would break the region up again.
     """
     if rule not in MASK_RULES:
         raise OptionError(f"mask rule must be one of {', '.join(MASK_RULES)}, got {rule!r}")
@@ -588,7 +589,7 @@ def region_mask(maps: np.ndarray, threshold: float, *, rule: str = "max", smooth
         std = flat.std(axis=1).reshape(-1, 1, 1)
         z = (m - flat.mean(axis=1).reshape(-1, 1, 1)) / np.where(std > 0, std, 1.0)
         mask = (np.clip(0.5 + 0.1 * z, 0.0, 1.0) >= threshold) & (std > 0)
-    return mask & (maps > 0) if positive else mask
+    return mask & (m > 0) if positive else mask
 
 
 def describe_mask(opts, what: str = "map") -> str:

@@ -115,10 +115,10 @@ def map_fidelity(reference, packed, images, methods=FIDELITY_METHODS) -> dict:
     return out
 
 
-def pack_checkpoint(source, out: Path, *, storage: str = "float16", faces=None,
+def pack_checkpoint(source, out: Path, *, storage: str = "int16", faces=None,
                     min_spearman: float = MIN_SPEARMAN, overwrite: bool = False) -> PackResult:
     """Write a release copy of checkpoint `source` to `out`: no resume state, weights stored as
-    `storage`. With `faces` (uint8 (N, H, W)), the copy's saliency and integrated-gradients maps
+    `storage` (:mod:`ferviz.storage`). With `faces` (uint8 (N, H, W)), the copy's saliency and integrated-gradients maps
     must match the original's to a mean Spearman correlation over the faces of at least
     `min_spearman`, or nothing is written. (The mean, not the least face: on a face whose map is
     near zero over much of the image, the order of those pixels is numerical noise, and any
@@ -130,7 +130,7 @@ def pack_checkpoint(source, out: Path, *, storage: str = "float16", faces=None,
     out = check_target(out, folder=False, overwrite=overwrite)
     reference = load_checkpoint(source)
     own = {"format", "version", "arch", "arch_args", "class_names", "input", "preprocessing", "ferviz_version",
-           "checksum", "storage"}
+           "checksum", "storage", "scales"}
     extra = {k: v for k, v in reference.meta.items() if k not in own}
     with tempfile.TemporaryDirectory(prefix=".ferviz-pack-", dir=out.parent if out.parent.is_dir() else None) as tmp:
         candidate = Path(tmp) / out.name
@@ -141,7 +141,7 @@ def pack_checkpoint(source, out: Path, *, storage: str = "float16", faces=None,
         if worst:
             raise FervizError(f"{storage} storage changes the maps too much (mean Spearman over faces: "
                               + ", ".join(f"{m} {v:.4f}" for m, v in worst.items())
-                              + f", below {min_spearman}); keep float32")
+                              + f", below {min_spearman}); try another --storage")
         with atomic_file(out, overwrite=overwrite) as fh:
             fh.write(candidate.read_bytes())
     return PackResult(out, file_sha256(out), out.stat().st_size, storage, fidelity)

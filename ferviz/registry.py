@@ -25,6 +25,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 BUILTIN_PLUGINS = (
     "ferviz.models.vgg",
     "ferviz.models.resnet",
+    "ferviz.models.pretrained",
     "ferviz.data.builtin",
     "ferviz.plugins.saliency",
     "ferviz.plugins.integrated_gradients",

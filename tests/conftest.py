@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,26 @@ from ferviz.preprocessing import Preprocessing
 
 if "OMP_NUM_THREADS" not in os.environ:  # CI's second numerics pass sets it: the thread count is what it varies
     torch.set_num_threads(2)
+
+
+#: Where the real FER2013 training split lies: ../shared beside the checkout (CI), or /work/shared.
+REAL_ZIP_CANDIDATES = (
+    Path(__file__).resolve().parents[1].parent / "shared/data/fer2013-train.zip",
+    Path("/work/shared/data/fer2013-train.zip"),
+)
+
+
+def real_zip() -> Path | None:
+    return next((p for p in REAL_ZIP_CANDIDATES if p.is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def fer2013_zip() -> Path:
+    """The real FER2013 zip; tests that need it skip, saying so, where it is absent."""
+    path = real_zip()
+    if path is None:
+        pytest.skip("the real FER2013 zip (../shared/data/fer2013-train.zip) is not here")
+    return path
 
 
 @pytest.fixture(scope="session")

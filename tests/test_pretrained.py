@@ -60,7 +60,8 @@ def shipped(tmp_path, trained_seed_vgg):
 def test_a_name_loads_the_registered_file(shipped):
     model = load_checkpoint("bars-vgg")
     assert model.arch == "seed-vgg" and model.source == str(shipped.path)
-    assert read_checkpoint_dict(shipped.path)["state_dict"]["features.conv1.weight"].dtype == torch.float16
+    stored = read_checkpoint_dict(shipped.path)
+    assert stored["storage"] == "int16" and stored["state_dict"]["features.conv1.weight"].dtype == torch.int16
     assert {p.dtype for p in model.net.parameters()} == {torch.float32}  # 16-bit storage, float32 compute
 
 
@@ -104,7 +105,8 @@ def test_an_existing_path_wins_over_a_name(shipped, tmp_path, monkeypatch):
     assert load_checkpoint("bars-vgg").arch == "tiny-resnet"
 
 
-def test_sixteen_bit_storage_keeps_the_maps(tmp_path, trained_seed_vgg):
+@pytest.mark.parametrize("storage", ["int16", "float16"])
+def test_sixteen_bit_storage_keeps_the_maps(tmp_path, trained_seed_vgg, storage):
     """The issue's bar: maps of the 16-bit copy match the float32 model's, Spearman >= 0.999 on 50
     faces (mean over faces), for saliency (raw gradients, the most sensitive) and integrated
     gradients. The least face is held to 0.99: on this toy model a third of a face's saliency
@@ -112,8 +114,8 @@ def test_sixteen_bit_storage_keeps_the_maps(tmp_path, trained_seed_vgg):
     src = tmp_path / "fp32.pt"
     save_checkpoint(src, trained_seed_vgg)
     faces = make_bars(50, 7).images
-    result = pack_checkpoint(src, tmp_path / "fp16.pt", faces=faces)
-    assert read_checkpoint_dict(result.path)["storage"] == "float16"
+    result = pack_checkpoint(src, tmp_path / f"{storage}.pt", faces=faces, storage=storage)
+    assert read_checkpoint_dict(result.path)["storage"] == storage
     assert result.bytes < 0.55 * src.stat().st_size
     for method in ("saliency", "integrated-gradients"):
         assert result.spearman[method]["faces"] == 50
@@ -122,6 +124,27 @@ def test_sixteen_bit_storage_keeps_the_maps(tmp_path, trained_seed_vgg):
     # the fidelity measure itself can fail: a model with other weights is far from 0.999
     other = map_fidelity(trained_seed_vgg, make_loaded(seed=5), faces, methods=("saliency",))
     assert other["saliency"]["mean"] < 0.9
+
+
+def test_int16_weights_are_per_channel_scaled_and_checked(tmp_path, trained_seed_vgg):
+    src, packed = tmp_path / "fp32.pt", tmp_path / "int16.pt"
+    save_checkpoint(src, trained_seed_vgg)
+    pack_checkpoint(src, packed)
+    original = trained_seed_vgg.net.state_dict()
+    loaded = load_checkpoint(packed).net.state_dict()
+    for name, w in original.items():
+        if w.is_floating_point() and w.ndim >= 2:  # within half a quantisation step of each channel
+            peak = w.abs().reshape(len(w), -1).amax(1)
+            # + float32 rounding of q x scale: a few ulps of the channel's largest weight
+            bound = peak / 32767 / 2 + 4 * peak * torch.finfo(torch.float32).eps
+            assert ((loaded[name] - w).abs().reshape(len(w), -1).amax(1) <= bound).all(), name
+        else:
+            assert torch.equal(loaded[name], w), name  # vectors stay float32, exactly
+    raw = read_checkpoint_dict(packed)
+    raw["scales"]["classifier.fc1.weight"] = raw["scales"]["classifier.fc1.weight"] * 2  # a changed scale
+    torch.save(raw, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(tmp_path / "bad.pt")
 
 
 def test_pack_writes_nothing_when_fidelity_falls_short(tmp_path, trained_seed_vgg):

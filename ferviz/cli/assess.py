@@ -11,7 +11,7 @@ import click
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
 from ferviz.fileio import check_target
 
 if TYPE_CHECKING:  # numpy, torch and the plugins load only when the command runs, not for --help
@@ -74,7 +74,7 @@ def balanced_selection(labels: np.ndarray | None, count: int) -> np.ndarray:
 @main.command(cls=AssessCommand)
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file to assess.")
 @click.option("--data", required=True, help="Data source (as for ferviz train); synthetic faces carry cue masks.")
-@click.option("--split", default=None, help="Split of --data.  [default: the test split, else the only one]")
+@click.option("--split", default=None, help="Split of --data.  " + SPLIT_DEFAULT)
 @click.option("--methods", default="all", show_default=True,
               help="Comma-separated explainers, or all (every per-image explainer).")
 @click.option("--metrics", default="all", show_default=True,

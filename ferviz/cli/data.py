@@ -76,7 +76,8 @@ def synth(count, seed, balance, val, test, out, overwrite):
 @data.command()
 @click.argument("source")
 @click.option("--split", default=None,
-              help="Split to show.  [default: test, else private-test, val, public-test, or the only one]")
+              help="Split to show.  [default: test, else private-test, val, public-test, else the validation "
+                   "images held out of a train-only source (10%, split seed 0)]")
 @click.option("--per-class", type=click.IntRange(min=1), default=6, show_default=True,
               help="Faces shown per class.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images (with one warning) instead of failing.")

@@ -12,7 +12,7 @@ import click
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve
+from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
 from ferviz.errors import DataError, FervizError, PluginError
 from ferviz.fileio import FIGURE_FORMATS, check_target
 
@@ -75,7 +75,7 @@ class ExplainCommand(click.Command):
 @click.option("--method", "-m", default=None, help="Explainer name (ferviz plugins lists them).")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file to explain.")
 @click.option("--data", default=None, help="Data source (as for ferviz train), for data-set methods or to pick faces.")
-@click.option("--split", default=None, help="Split of --data.  [default: the test split, else the only one]")
+@click.option("--split", default=None, help="Split of --data.  " + SPLIT_DEFAULT)
 @click.option("--image", "image_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An image file to explain (repeatable); converted to grayscale and resized.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None,

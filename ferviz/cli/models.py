@@ -51,8 +51,9 @@ def list_models(as_json):
 @models.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write.")
-@click.option("--storage", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
-              help="How weights are stored; loading always computes in float32.")
+@click.option("--storage", type=click.Choice(["int16", "float16", "float32"]), default="int16", show_default=True,
+              help="How weight matrices and kernels are stored (int16: per-channel scales); loading always "
+                   "gives float32 weights.")
 @click.option("--data", default=None,
               help="Check fidelity on faces of this source (its test or held-out validation split): the packed "
                    "model's saliency and integrated-gradients maps must match the original's.")

@@ -7,6 +7,11 @@ from pathlib import Path
 import click
 
 
+#: The --split default of every command that reads a split for a checkpoint.
+SPLIT_DEFAULT = ("[default: test, private-test or val; for a source with only a train split, the validation "
+                 "images held out of it, as the checkpoint records]")
+
+
 def checkpoint_options(func):
     """--classes/--normalize/--arch/--trust: what a foreign checkpoint file does not carry."""
     options = [

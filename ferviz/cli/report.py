@@ -11,7 +11,7 @@ import click
 
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                training_options)
+                                SPLIT_DEFAULT, training_options)
 from ferviz.fileio import check_target
 
 
@@ -28,8 +28,7 @@ def analysis_options(func):
     """The options that `ferviz report` and `ferviz explore` share: data, faces, explainer options."""
     options = [
         click.option("--data", required=True, help="Labelled data source (see ferviz train --help)."),
-        click.option("--split", default=None,
-                     help="Split to analyse.  [default: test, private-test, val, or the only one]"),
+        click.option("--split", default=None, help="Split to analyse.  " + SPLIT_DEFAULT),
         click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Faces per class for saliency, integrated gradients, image plugins and the explorer "
                           "(a seeded draw)."),

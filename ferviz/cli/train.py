@@ -13,7 +13,7 @@ import click
 
 from ferviz.cli import EXIT_INTERRUPTED, echo_err, main
 from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                training_options)
+                                SPLIT_DEFAULT, training_options)
 from ferviz.fileio import check_target
 
 #: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
@@ -117,9 +117,7 @@ def _eval_split(data, split, skip_bad, models):
 @main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
-@click.option("--split", default=None,
-              help="Split to evaluate.  [default: test, private-test or val; for a source with only a train "
-                   "split, the validation images held out of it as the checkpoint records]")
+@click.option("--split", default=None, help="Split to evaluate.  " + SPLIT_DEFAULT)
 @click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
               help="Test-time augmentation: flip also scores the mean of each face's and its mirror image's "
                    "probabilities, printed beside the plain accuracy.")
@@ -162,7 +160,7 @@ def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_op
 @main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", required=True, help="Data source; labels, if any, are ignored.")
-@click.option("--split", default=None, help="Split to predict.  [default: test, private-test, val, or the only one]")
+@click.option("--split", default=None, help="Split to predict.  " + SPLIT_DEFAULT)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write (Kaggle format id,label).")
 @overwrite_option("an existing --out file")
 @click.option("--label-format", type=click.Choice(["index", "name"]), default="index", show_default=True,

@@ -22,10 +22,6 @@ from ferviz.data.imagefolder import decode_image, find_layout
 from ferviz.errors import DataError
 
 USAGE = {"train": "Training", "public-test": "PublicTest", "private-test": "PrivateTest"}
-REAL_ZIP_CANDIDATES = (
-    Path("/work/shared/data/fer2013-train.zip"),
-    Path(__file__).resolve().parents[2].parent / "shared/data/fer2013-train.zip",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -630,14 +626,8 @@ def test_open_source_sniffs_each_format(tmp_path):
 # ------------------------------------------------------------------------------- real data
 
 
-def real_zip() -> Path | None:
-    return next((p for p in REAL_ZIP_CANDIDATES if p.is_file()), None)
-
-
-def test_real_fer2013_zip_slice():
-    path = real_zip()
-    if path is None:
-        pytest.skip("the real FER2013 zip is not here")
+def test_real_fer2013_zip_slice(fer2013_zip):
+    path = fer2013_zip
     with archive.open_tree(path) as tree:
         layout = find_layout(tree.members())
     counts = {c: len(v) for c, v in layout.files["train"].items()}

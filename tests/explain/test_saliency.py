@@ -105,3 +105,18 @@ def test_bad_threshold_is_refused_before_any_work(linear, value):
 def test_saliency_needs_images(linear):
     with pytest.raises(DataError, match="explains images"):
         run_explainer("saliency", linear)
+
+
+def test_positive_region_of_a_signed_map_is_judged_after_smoothing():
+    """A signed map that alternates sign pixel by pixel over a positive blob keeps the blob whole."""
+    from ferviz.explain import region_mask
+
+    yy, xx = np.mgrid[:48, :48]
+    blob = np.exp(-((yy - 30) ** 2 + (xx - 20) ** 2) / 30.0)
+    checker = np.where((yy + xx) % 2 == 0, 1.0, -0.6)  # mostly positive on average, signed per pixel
+    signed = (blob * checker).astype(np.float32)[None]
+    mask = region_mask(signed, 0.7, rule="zscore", smooth=2.0, positive=True)[0]
+    assert mask[30, 20] and mask[30, 21] and mask[29, 20]  # both signs inside the blob are kept
+    assert not mask[5, 40]
+    raw = region_mask(signed, 0.7, rule="zscore", smooth=0.0, positive=True)[0]
+    assert not raw[30, 21]  # without smoothing the negative pixels fall out: a broken region

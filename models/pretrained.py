@@ -1,0 +1,33 @@
+"""Pretrained checkpoints shipped with ferviz, registered like any plugin's (hook ``register_pretrained``).
+
+``fer2013-seed-vgg``: the report's seed VGG trained with the report's recipe on the FER2013
+training split; docs/model-card-fer2013.md says how it was made and what it scores. Its weights
+are stored as int16 with per-channel scales (``ferviz models pack``) and computed in float32.
+The numbers below come from ``ferviz evaluate fer2013-seed-vgg --data fer2013-train.zip --tta flip``
+(the 2,872 validation faces held out of the training split).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferviz.pretrained import Pretrained
+from ferviz.registry import hookimpl
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+FER2013_SEED_VGG = Pretrained(
+    name="fer2013-seed-vgg",
+    path=WEIGHTS / "fer2013-seed-vgg.pt",
+    sha256="a95ce579c6d65664a00f30ea39a79fc0fd3a613d8d559dbedc2f517182028191",
+    arch="seed-vgg",
+    data="FER2013 train split, 10% held out (split seed 0)",
+    metrics={"val_accuracy": 0.6664, "val_accuracy_flip_tta": 0.6706},
+    summary="The report's seed VGG, trained with the report's recipe on real FER2013 faces.",
+    card="docs/model-card-fer2013.md",
+)
+
+
+@hookimpl
+def register_pretrained(register):
+    register(FER2013_SEED_VGG)

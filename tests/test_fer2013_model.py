@@ -1,0 +1,50 @@
+"""The shipped FER2013 model on real faces: its registered numbers, and the commands of the README.
+
+These read the real FER2013 training split (../shared/data/fer2013-train.zip); where it is
+absent they skip, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from ferviz import registry
+from ferviz.checkpoint import load_checkpoint
+from ferviz.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_registered_accuracy_is_what_evaluate_measures_on_the_held_out_faces(fer2013_zip):
+    entry = registry.pretrained()["fer2013-seed-vgg"]
+    result = run("evaluate", "fer2013-seed-vgg", "--data", fer2013_zip, "--tta", "flip", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    scored = report["results"]["fer2013-seed-vgg"]
+    assert report["split_description"] == "val (10% held out of train with split seed 0)"
+    assert scored["n"] == 2872  # the held-out faces, not the 28,709 training images
+    assert scored["accuracy"] == pytest.approx(entry.metrics["val_accuracy"], abs=5e-4)
+    assert scored["tta"]["accuracy"] == pytest.approx(entry.metrics["val_accuracy_flip_tta"], abs=5e-4)
+
+
+def test_explain_a_face_file_with_the_pretrained_name(fer2013_zip, tmp_path):
+    """The issue's 'done when': a fresh install explains a face image with the shipped model."""
+    with zipfile.ZipFile(fer2013_zip) as zf:
+        name = next(n for n in zf.namelist() if n.startswith("train/happy/") and n.endswith(".jpg"))
+        (tmp_path / "face.jpg").write_bytes(zf.read(name))
+    out = tmp_path / "o"
+    result = run("explain", "-m", "saliency", "--checkpoint", "fer2013-seed-vgg", "--image", tmp_path / "face.jpg",
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "saliency.png").is_file() and (out / "arrays.npz").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"][0]["id"] == "face.jpg"
+    # the image-folder version's alphabetical order, not the CSV's (the model card warns about it)
+    assert load_checkpoint("fer2013-seed-vgg").class_names == (
+        "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
