@@ -11,6 +11,9 @@ from matplotlib.figure import Figure
 
 #: Images per attribution figure; longer selections are split into pages.
 ROWS_PER_FIGURE = 8
+#: Colour maps of attribution maps: signed ones centred on zero (red for, blue against), unsigned
+#: ones from zero (black) to the map's maximum (white). The report's explorer uses the same.
+SIGNED_COLOURS, UNSIGNED_COLOURS = "RdBu_r", "hot"
 
 
 def pages(n: int, per_page: int = ROWS_PER_FIGURE) -> list[slice]:
@@ -42,9 +45,9 @@ def attribution_grid(faces: np.ndarray, maps: np.ndarray, masked: np.ndarray, ti
         ax_face.set_title(titles[i], fontsize=8)
         if signed:
             bound = float(np.abs(maps[i]).max()) or 1.0
-            im = ax_map.imshow(maps[i], cmap="RdBu_r", vmin=-bound, vmax=bound)
+            im = ax_map.imshow(maps[i], cmap=SIGNED_COLOURS, vmin=-bound, vmax=bound)
         else:
-            im = ax_map.imshow(maps[i], cmap="hot", vmin=0, vmax=float(maps[i].max()) or 1.0)
+            im = ax_map.imshow(maps[i], cmap=UNSIGNED_COLOURS, vmin=0, vmax=float(maps[i].max()) or 1.0)
         ax_map.set_title(map_title, fontsize=8)
         colorbar = fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.02)
         colorbar.ax.tick_params(labelsize=6)

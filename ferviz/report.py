@@ -5,11 +5,12 @@ One call answers the questions of the original report, a heading each (the build
 model and for the ensemble; the confusion matrix and the most confused pairs; saliency and
 integrated gradients for N faces per class (chosen with a seed); filter-ascent grids for chosen
 layers from noise and from a face; every other registered explainer; optionally a
-normalisation or augmentation study (:mod:`ferviz.study`).
+normalisation or augmentation study (:mod:`ferviz.study`); last the explorer
+(:mod:`ferviz.report_explorer`), which ``ferviz explore`` writes alone (``explorer_only``).
 
-The output folder holds ``index.html`` (self-contained: CSS inline, figures as PNG files next
-to it, no script, no network), the PNGs and ``report.json`` with every number shown and the
-time each section took. Everything is built in a temporary folder beside ``--out`` and moved
+The output folder holds ``index.html`` (self-contained: CSS and the explorer's script inline,
+figures as PNG files next to it and in ``explorer/``, no network), the PNGs and ``report.json``
+with every number shown and the time each section took. Everything is built in a temporary folder beside ``--out`` and moved
 into place at the end, so a failed report leaves nothing half-written.
 
 Explanations (confusion, attributions, filters, plugins) use the first checkpoint; the
@@ -42,6 +43,7 @@ from ferviz.explain import parse_key_values, parse_options
 from ferviz.fileio import atomic_folder, check_target
 from ferviz.progress import progress_bar
 from ferviz.report_explainers import attribution_run, filters_section, plugin_section
+from ferviz.report_explorer import explorer_cost, explorer_section
 from ferviz.report_sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
                                     model_section, study_section, training_section)
 
@@ -70,6 +72,8 @@ class ReportConfig:
     params: tuple[str, ...] = ()  # "explainer.key=value"
     skip: tuple[str, ...] = ()  # section keys or explainer names to leave out
     quick: bool = False  # each explainer's quick_options (fast previews), under any -p
+    cell_faces: int = 1  # explorer: faces explained per confusion-matrix cell, besides the per-class ones
+    explorer_only: bool = False  # ferviz explore: the explorer section alone
     overwrite: bool = False
     device: str = "cpu"
     load_options: dict = field(default_factory=dict)
@@ -147,6 +151,7 @@ class ReportContext:
         self.bar = None
         self.position = 0  # progress units done
         self.filter_explainers = []
+        self.filter_results = None  # filter ascent's runs, shared by the filters section and the explorer
 
     def options(self, name: str) -> dict:
         from ferviz import registry
@@ -227,6 +232,7 @@ def plan(ctx: ReportContext) -> list[Planned]:
     ctx.explainer("confusion")
     fa = ctx.filter_explainers[0][1] if ctx.filter_explainers else None
     fa_cost = max(1, fa.opts.steps * len(fa.filters) * 6 // 5) if fa else 1  # a filter's step ~ 1.2 images
+    filters_cost = 2 * len(ctx.filter_explainers) * fa_cost
     planned = [
         Planned("model", 1, lambda: model_section(ctx)),
         Planned("training", k, lambda: training_section(ctx)),
@@ -241,7 +247,7 @@ def plan(ctx: ReportContext) -> list[Planned]:
         Planned("integrated-gradients", 3 * sel * ig_steps + FIGURE_COST, lambda: attribution_run(
             ctx, "integrated-gradients", "attributions", "face, signed integrated gradients (red for, blue against) "
             "and the face where they are high", 3 * sel * ig_steps)),
-        Planned("filters", 2 * len(ctx.filter_explainers) * fa_cost,
+        Planned("filters", filters_cost,
                 lambda: filters_section(ctx, fa_cost) if refused is None else _raise(refused)),
     ]
     for name, cls in sorted(registry.explainers().items()):
@@ -250,6 +256,10 @@ def plan(ctx: ReportContext) -> list[Planned]:
         cost = {"images": 3 * sel, "dataset": n}.get(cls.needs, 100)
         planned.append(Planned(f"plugin-{name}", cost + FIGURE_COST,
                                lambda name=name, cost=cost: plugin_section(ctx, name, cost)))
+    planned.append(Planned("explorer", explorer_cost(ctx, skip) + (filters_cost if ctx.config.explorer_only else 0),
+                           lambda: explorer_section(ctx, skip, fa_cost)))
+    if ctx.config.explorer_only:  # ferviz explore: the explorer alone (it runs filter ascent itself)
+        return planned[-1:]
     return [p for p in planned if p.key not in skip]
 
 
@@ -262,7 +272,7 @@ def check_skip(names, study: bool) -> None:
     from ferviz import registry
     from ferviz.errors import UnknownNameError
 
-    known = {"model", "training", "accuracy", "confusion", "saliency", "integrated-gradients", "filters",
+    known = {"model", "training", "accuracy", "confusion", "saliency", "integrated-gradients", "filters", "explorer",
              *(["study"] if study else []), *registry.explainers()}
     for name in names:
         if name not in known:

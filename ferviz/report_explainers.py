@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ferviz.errors import FervizError, UnsupportedModelError
-from ferviz.explain import Request, describe_mask
+from ferviz.explain import Explanation, Request, describe_mask
 from ferviz.explain_parallel import run_distributed
 from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
 
@@ -104,14 +104,13 @@ def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Se
 
 
 # ----------------------------------------------------------------------------- 5. filters
-def filters_section(ctx, cost_per_run: int) -> Section:
-    section = Section("filters", TITLES["filters"],
-                      lead="Gradient ascent on the input (Erhan et al. 2009): for each of the first filters of a "
-                           "layer, the image that maximises its mean activation, started from white noise and from "
-                           "a real face (the first rightly predicted selected face). Titles: filter, final mean "
-                           "activation.")
-    runs = {}
-    for layer_key, explainer_noise, explainer_face in ctx.filter_explainers:
+def filter_runs(ctx, cost_per_run: int) -> list[tuple[str, Explanation | str]]:
+    """(start, explanation or error message) of filter ascent for each chosen layer, from noise and
+    from a face; run once per report and kept on `ctx` (the filters section and the explorer share it)."""
+    if ctx.filter_results is not None:
+        return ctx.filter_results
+    ctx.filter_results = []
+    for _layer, explainer_noise, explainer_face in ctx.filter_explainers:
         for start, explainer in (("noise", explainer_noise), ("image", explainer_face)):
             label = f"{explainer.layer_name} from {'noise' if start == 'noise' else 'a face'}"
             try:
@@ -119,17 +118,31 @@ def filters_section(ctx, cost_per_run: int) -> Section:
                     images = ctx.start_face if start == "image" else None
                     exp = explainer.run(Request(images=images, seed=ctx.config.seed, progress=progress))
             except FervizError as exc:
-                section.errors.append(f"{label}: {exc}")
-                continue
-            s = exp.summary
-            start_act, end_act = exp.arrays["activation_start"], exp.arrays["activation_end"]
-            runs.setdefault(s["layer"], {})[start] = {
-                "steps": s["steps"], "raised": s["raised"], "count": s["count"],
-                "mean_activation_start": float(start_act.mean()), "mean_activation_end": float(end_act.mean()),
-                "filters": s["filters"], "options": exp.meta["options"]}
-            file = ctx.save_figure(exp.figures["filters"], f"filters-{s['layer']}-{start}")
-            section.figures.append((file, f"{s['layer']}: {s['count']} filters, {s['steps']} ascent steps from "
-                                          f"{'white noise' if start == 'noise' else 'the face ' + ctx.start_face_id}"))
+                exp = f"{label}: {exc}"
+            ctx.filter_results.append((start, exp))
+    return ctx.filter_results
+
+
+def filters_section(ctx, cost_per_run: int) -> Section:
+    section = Section("filters", TITLES["filters"],
+                      lead="Gradient ascent on the input (Erhan et al. 2009): for each of the first filters of a "
+                           "layer, the image that maximises its mean activation, started from white noise and from "
+                           "a real face (the first rightly predicted selected face). Titles: filter, final mean "
+                           "activation.")
+    runs = {}
+    for start, exp in filter_runs(ctx, cost_per_run):
+        if isinstance(exp, str):
+            section.errors.append(exp)
+            continue
+        s = exp.summary
+        start_act, end_act = exp.arrays["activation_start"], exp.arrays["activation_end"]
+        runs.setdefault(s["layer"], {})[start] = {
+            "steps": s["steps"], "raised": s["raised"], "count": s["count"],
+            "mean_activation_start": float(start_act.mean()), "mean_activation_end": float(end_act.mean()),
+            "filters": s["filters"], "options": exp.meta["options"]}
+        file = ctx.save_figure(exp.figures["filters"], f"filters-{s['layer']}-{start}")
+        section.figures.append((file, f"{s['layer']}: {s['count']} filters, {s['steps']} ascent steps from "
+                                      f"{'white noise' if start == 'noise' else 'the face ' + ctx.start_face_id}"))
     rows = []
     for layer, starts in runs.items():
         for start, r in starts.items():
@@ -147,6 +160,19 @@ def filters_section(ctx, cost_per_run: int) -> Section:
 
 
 # ----------------------------------------------------------------------------- 6. other explainers
+def contained_errors(name: str) -> type[Exception]:
+    """What explainer `name` may raise without sinking the report (its failure shown in place).
+
+    A third-party plugin is not ferviz code: whatever it raises, even a bug, is shown instead of
+    sinking a report that may have run for ten minutes. ferviz's own plugins only have their
+    FervizErrors shown; a bug in them raises (see the module docstring).
+    """
+    from ferviz import registry
+
+    owner = registry.explainers().owner.get(name, "?")
+    return FervizError if owner in registry.BUILTIN_PLUGINS else Exception
+
+
 def plugin_section(ctx, name: str, cost: int) -> Section:
     """Any other registered explainer, run with its defaults (plus -p options) by what it needs."""
     from ferviz import registry
@@ -159,11 +185,6 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
                       lead=f"{cls.summary} Explainer {name!r} from plugin {owner!r}, run with its default options "
                            f"on {what}.")
     sel = ctx.selection
-    # A third-party plugin is not ferviz code: whatever it raises, even a bug, is shown in its own
-    # section instead of sinking a report that may have run for ten minutes. ferviz's own plugins
-    # only have their FervizErrors shown here; a bug in them goes on to build_isolated, which shows it
-    # in place too and keeps its traceback in report.json.
-    contained = FervizError if owner in registry.BUILTIN_PLUGINS else Exception
     try:
         with ctx.work(cost, name) as progress:
             explainer = ctx.explainer(name)
@@ -180,7 +201,7 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
     except UnsupportedModelError as exc:  # a layer method on a compiled network: said in place, not a failure
         section.notes.append(str(exc))
         return section
-    except contained as exc:  # noqa: BLE001 - see the comment above
+    except contained_errors(name) as exc:  # noqa: BLE001 - see contained_errors
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         section.errors.append(f"{name} failed: {last}")
         return section

@@ -1,6 +1,7 @@
 """The report's ``index.html``: one self-contained page, CSS inline, figures as relative PNG links.
 
-No script, no web fonts, nothing fetched: the page opens from a folder, a zip or a file share.
+No web fonts, nothing fetched: the page opens from a folder, a zip or a file share. The only
+script is the explorer's, inline (:mod:`ferviz.explorer_page`); everything else works without it.
 Every text that comes from data (class names, plugin output, error messages) is escaped.
 """
 
@@ -78,7 +79,7 @@ def render_html(meta: dict, sections: list[Section], timings: dict, folder: Path
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ferviz report: {escape(inputs['checkpoints'][0])}</title>
-<style>{CSS}</style>
+<style>{CSS}{"".join(s.css for s in sections)}</style>
 </head>
 <body>
 <header>
@@ -124,6 +125,7 @@ def _section(number: int, s: Section, folder: Path) -> str:
         pair = " pair" if len(s.figures) > 1 and all(size and size[0] > 600 for size in sizes) else ""
         parts += [lead, findings, errors, f'<div class="figures{pair}">{figures}</div>' if figures else "", tables,
                   notes]
+    parts.append(s.html)
     parts.append(f'<p class="time">{s.seconds:.1f} s</p></section>\n')
     return "\n".join(p for p in parts if p)
 

@@ -55,6 +55,8 @@ class Section:
     errors: list[str] = field(default_factory=list)
     numbers: dict = field(default_factory=dict)
     seconds: float = 0.0
+    html: str = ""  # markup of its own (the explorer), already escaped, after the figures and tables
+    css: str = ""  # style rules that markup needs, put into the page's <head>
 
     def to_dict(self) -> dict:
         return {"title": self.title, "lead": self.lead, "findings": self.findings,

@@ -39,3 +39,16 @@ def test_ci_runs_the_readme_test_command_then_the_numerical_tests_on_another_cpu
     assert f"<!-- ci:numerics -->\n```bash\n{numerics}\n```" in README
     assert "-m numerics" in numerics and "ATEN_CPU_CAPABILITY=avx2" in numerics and "OMP_NUM_THREADS=1" in numerics
     assert "numerics:" in (ROOT / "setup.cfg").read_text()  # the marker is registered
+
+
+def test_ci_installs_what_the_browser_test_needs():
+    """The browser test fails under CI without Playwright and Chromium: the CI path must install both."""
+    test = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.splitlines()[0]
+    extras = re.search(r'-e "\.\[([a-z,-]+)\]"', test).group(1).split(",")
+    assert {"test", "browser-tests", "keras"} <= set(extras)
+    assert re.search(r"^browser-tests =\n    playwright", (ROOT / "setup.cfg").read_text(), re.M)
+    assert re.search(r"^playwright==", (ROOT / "constraints.txt").read_text(), re.M)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq chromium" in ci and 'export CI="${CI:-true}"' in ci
+    assert ci.index("apt-get install") < ci.index('bash -euo pipefail -c "$cmd"')

@@ -34,7 +34,7 @@ def test_help_and_version_import_neither_torch_nor_matplotlib():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     shown = dict(result["shown"])
-    for command in ("--version", "--help", "train --help", "explain --help", "report --help", "assess --help",
+    for command in ("--version", "--help", "train --help", "explain --help", "report --help", "explore --help", "assess --help",
                     "data synth --help", "plugins show --help", "models layers --help", "study --help"):
         assert shown.get(command) == 0, f"{command} was not shown: {sorted(shown)}"
     assert result["heavy"] == [], f"help imported {result['heavy'][:5]}"

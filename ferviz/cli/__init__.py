@@ -54,6 +54,7 @@ def main():
       ferviz train                      train the seed CNN on synthetic faces
       ferviz explain --method saliency  explain a checkpoint's predictions
       ferviz report                     render every figure of the report
+      ferviz explore                    click through maps, confusions and filters
       ferviz assess                     score explainers: localisation, sanity, faithfulness
       ferviz plugins                    list installed plugins
     """

@@ -85,6 +85,10 @@ def checkpoint_options(func):
     return func
 
 
+#: The keyword names checkpoint_options gives a command.
+LOAD_OPTIONS = ("classes", "normalize", "size", "channels", "arch", "arch_args", "outputs", "trust")
+
+
 def load_from_options(path: Path, options: dict, device: str = "cpu"):
     from ferviz.checkpoint import load_checkpoint
 

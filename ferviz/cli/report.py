@@ -1,4 +1,5 @@
-"""`ferviz report` (the whole analysis in one batch) and `ferviz study` (variants x seeds)."""
+"""`ferviz report` (the whole analysis in one batch), `ferviz explore` (its explorer alone) and `ferviz study`
+(variants x seeds)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from pathlib import Path
 import click
 
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                SPLIT_DEFAULT, training_options)
-from ferviz.errors import ReportIncomplete
+from ferviz.cli.options import (LOAD_OPTIONS, SPLIT_DEFAULT, checkpoint_options, device_option, load_from_options,
+                                overwrite_option, resolve, training_options)
 from ferviz.fileio import check_target
 
 
@@ -24,74 +24,132 @@ def _layers(ctx, param, value):
     return layers
 
 
-@main.command()
-@click.option("--checkpoint", "checkpoints", multiple=True, required=True, type=click.Path(path_type=Path),
-              help="Checkpoint to report on (repeatable: several are compared and ensembled; explanations use "
-                   "the first).")
-@click.option("--data", required=True, help="Labelled data source (see ferviz train --help).")
-@click.option("--split", default=None, help="Split to analyse.  " + SPLIT_DEFAULT)
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Report folder: index.html, the figures and report.json (written atomically).")
-@click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Faces per class for saliency, integrated gradients and image plugins (a seeded draw).")
-@click.option("--layers", default=None, callback=_layers, metavar="NAME[,NAME...]",
-              help="Layers for filter ascent.  [default: features.conv2,features.relu2 when the model has them, "
-                   "else the explainer's auto]")
-@click.option("--study", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A `ferviz study` folder whose table and figure join the report.")
-@click.option("-p", "--param", "params", multiple=True, metavar="EXPLAINER.KEY=VALUE",
-              help="An explainer option (repeatable), e.g. -p integrated-gradients.steps=32 "
-                   "-p filter-ascent.filters=16; ferviz plugins show NAME lists them.")
-@click.option("--skip", multiple=True, metavar="NAME",
-              help="Leave out a section (model, training, accuracy, confusion, saliency, integrated-gradients, "
-                   "filters, study) or an explainer's section (repeatable).")
-@click.option("--quick", is_flag=True, help="Each explainer's quick (low-quality) options, for a fast preview.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the face draw and noise starts.")
-@overwrite_option("a previous report in --out")
-@click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@checkpoint_options
-@device_option
-def report(checkpoints, data, split, out, per_class, layers, study, params, skip, quick, seed, overwrite,
-           skip_bad, quiet, device, **load_options):
-    """Render the whole analysis of CHECKPOINTs into one HTML report, in one batch.
+def analysis_options(func):
+    """The options that `ferviz report` and `ferviz explore` share: data, faces, explainer options."""
+    options = [
+        click.option("--data", required=True, help="Labelled data source (see ferviz train --help)."),
+        click.option("--split", default=None, help="Split to analyse.  " + SPLIT_DEFAULT),
+        click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Faces per class for saliency, integrated gradients, image plugins and the explorer "
+                          "(a seeded draw)."),
+        click.option("--cell-faces", type=click.IntRange(min=0), default=1, show_default=True,
+                     help="Explorer: faces explained from each confusion-matrix cell besides the --per-class ones "
+                          "(wrong predictions first, then the least sure); 0: those only."),
+        click.option("--layers", default=None, callback=_layers, metavar="NAME[,NAME...]",
+                     help="Layers for filter ascent.  [default: features.conv2,features.relu2 when the model has "
+                          "them, else the explainer's auto]"),
+        click.option("-p", "--param", "params", multiple=True, metavar="EXPLAINER.KEY=VALUE",
+                     help="An explainer option (repeatable), e.g. -p integrated-gradients.steps=32 "
+                          "-p filter-ascent.filters=16; ferviz plugins show NAME lists them."),
+        click.option("--skip", multiple=True, metavar="NAME",
+                     help="Leave out a section (model, training, accuracy, confusion, saliency, integrated-gradients, "
+                          "filters, study, explorer) or an explainer, from its section and the explorer "
+                          "(repeatable)."),
+        click.option("--quick", is_flag=True,
+                     help="Each explainer's quick (low-quality) options, for a fast preview."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the face draw and noise starts."),
+        click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    func = checkpoint_options(device_option(func))  # listed last
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    \b
-    Sections: model summary and training curves; accuracy per class (each checkpoint and
-    their ensemble); confusion matrix and most confused pairs; saliency and integrated
-    gradients for N faces per class; filter-ascent grids from noise and from a face; every
-    other installed explainer; optionally a study (--study). Prints the path of index.html.
-    A section that fails shows its error in place and the others still render; the report is
-    written, and the exit status is 1, with the failed sections named on stderr.
 
-    \b
-    ferviz report --checkpoint runs/fer/best.pt --data synthetic --out report
-    ferviz report --checkpoint a.pt --checkpoint b.pt --data fer2013.csv --split private-test \\
-        --per-class 2 --study studies/norm -p integrated-gradients.steps=32 --out report
+def _build(config, checkpoint: Path) -> None:
+    """Build the report of `config` (under torchrun: rank 0 builds, the others compute shares of its maps).
+
+    A report whose sections failed is still written; its path is printed and the exit status is 1.
     """
     from ferviz import distributed
+    from ferviz.errors import ReportIncomplete
     from ferviz.explain_parallel import workers
-    from ferviz.report import ReportConfig, build_report
+    from ferviz.report import build_report
 
-    check_target(out, folder=True, overwrite=overwrite, owner="report.json")
-    config = ReportConfig(
-        checkpoints=list(checkpoints), data=data, out=out, split=split, per_class=per_class, layers=layers,
-        study=study, seed=seed, params=tuple(params), skip=tuple(skip), quick=quick, overwrite=overwrite,
-        device=resolve(device), load_options={k: v for k, v in load_options.items() if v}, skip_bad=skip_bad,
-        progress=not quiet, command=shlex.join(["ferviz", *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else "")
     try:
         if not distributed.launched():
             index = build_report(config, log=echo_err)
-        else:  # under torchrun: rank 0 builds the report, the others compute shares of its maps
-            with workers(load_from_options(checkpoints[0], config.load_options, config.device)) as driver:
+        else:
+            with workers(load_from_options(checkpoint, config.load_options, config.device)) as driver:
                 if not driver:
                     return
                 index = build_report(config, log=echo_err)
     except ReportIncomplete as exc:  # written, with failed sections shown in place: say where, exit non-zero
         click.echo(str(exc.index))
         raise
-    echo_err(f"report written to {out}")
+    echo_err(f"{'explorer' if config.explorer_only else 'report'} written to {config.out}")
     click.echo(str(index))
+
+
+def _config(checkpoints, out, *, quiet, device, params, skip, load_options, **options):
+    from ferviz.report import ReportConfig
+
+    command = shlex.join(["ferviz", *sys.argv[1:]]) if sys.argv[1:2] in (["report"], ["explore"]) else ""
+    return ReportConfig(checkpoints=list(checkpoints), out=out, params=tuple(params), skip=tuple(skip),
+                        device=resolve(device), load_options={k: v for k, v in load_options.items() if v},
+                        progress=not quiet, command=command, **options)
+
+
+@main.command()
+@click.option("--checkpoint", "checkpoints", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Checkpoint to report on (repeatable: several are compared and ensembled; explanations use "
+                   "the first).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Report folder: index.html, the figures, explorer/ and report.json (written atomically).")
+@click.option("--study", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A `ferviz study` folder whose table and figure join the report.")
+@overwrite_option("a previous report in --out")
+@analysis_options
+def report(checkpoints, out, study, overwrite, **options):
+    """Render the whole analysis of CHECKPOINTs into one HTML report, in one batch.
+
+    \b
+    Sections: model summary and training curves; accuracy per class (each checkpoint and
+    their ensemble); confusion matrix and most confused pairs; saliency and integrated
+    gradients for N faces per class; filter-ascent grids from noise and from a face; every
+    other installed explainer; optionally a study (--study); the explorer (see ferviz
+    explore). Prints the path of index.html. A section that fails shows its error in place and
+    the others still render; the report is written, and the exit status is 1, with the failed
+    sections named on stderr.
+
+    \b
+    ferviz report --checkpoint runs/fer/best.pt --data synthetic --out report
+    ferviz report --checkpoint a.pt --checkpoint b.pt --data fer2013.csv --split private-test \\
+        --per-class 2 --study studies/norm -p integrated-gradients.steps=32 --out report
+    """
+    check_target(out, folder=True, overwrite=overwrite, owner="report.json")
+    _build(_config(checkpoints, out, study=study, overwrite=overwrite, **_split_load(options)), checkpoints[0])
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Explorer folder: index.html, explorer/ and report.json (written atomically).")
+@overwrite_option("a previous explorer or report in --out")
+@analysis_options
+def explore(checkpoint, out, overwrite, **options):
+    """Write the report's explorer alone: click through CHECKPOINT's maps, confusions and filters.
+
+    \b
+    One self-contained folder (inline script and style, images beside index.html; it opens
+    from file://): for each explained face every installed attribution explainer's map for
+    its predicted, true and runner-up class, switchable, with an opacity slider; the
+    confusion matrix, whose cells list their faces and open them in the viewer; filter-ascent
+    images that enlarge on click. Prints the path of index.html.
+
+    \b
+    ferviz explore runs/fer/best.pt --data synthetic --out explorer
+    ferviz explore best.pt --data fer2013.csv --split private-test --cell-faces 3 --skip occlusion --out ex
+    """
+    check_target(out, folder=True, overwrite=overwrite, owner="report.json")
+    _build(_config([checkpoint], out, overwrite=overwrite, explorer_only=True, **_split_load(options)), checkpoint)
+
+
+def _split_load(options: dict) -> dict:
+    """The command's options with the checkpoint-loading ones (--classes, --arch...) as load_options."""
+    load = {k: options.pop(k) for k in LOAD_OPTIONS}
+    return {**options, "load_options": load}
 
 
 @main.command()

@@ -27,6 +27,7 @@ COMMANDS = {
     "study": (lambda ckpt: ["normalization", *TRAINING, "--seeds", "1"], "folder"),
     "explain": (lambda ckpt: ["-m", "saliency", "--checkpoint", ckpt, "--data", DATA, "--per-class", "1"], "folder"),
     "report": (lambda ckpt: ["--checkpoint", ckpt, "--data", DATA, "--quick", "--quiet"], "folder"),
+    "explore": (lambda ckpt: [ckpt, "--data", DATA, "--quick", "--quiet"], "folder"),
     "assess": (lambda ckpt: ["--checkpoint", ckpt, "--data", DATA, "--count", "2", "--methods", "saliency",
                              "--metrics", "pointing-game", "--quiet"], "folder"),
     "predict": (lambda ckpt: [ckpt, "--data", DATA], "file"),

@@ -84,8 +84,18 @@ def test_mask_and_signed_map(faces):
     exp = run_explainer(NAME, patch_linear_model(), images=faces, options={"steps": "4"})
     attributions, mask = exp.arrays["attributions"], exp.arrays["mask"]
     assert (attributions < 0).any() and (attributions > 0).any(), "a signed map has both signs"
-    assert np.all(attributions[mask] > 0)
     assert sorted(exp.figures) == ["integrated-gradients"]
+    # default rule: the region where the blurred map is high and positive
+    import torch
+
+    from ferviz.explain import gaussian_blur
+
+    blurred = gaussian_blur(torch.from_numpy(attributions).unsqueeze(1), 2.0)[:, 0].numpy()
+    assert mask.any() and np.all(blurred[mask] > 0)
+    # the report's own rule: only pixels whose raw attribution is positive
+    raw = run_explainer(NAME, patch_linear_model(), images=faces,
+                        options={"steps": "4", "mask": "max", "smooth": "0"}).arrays
+    assert raw["mask"].any() and np.all(raw["attributions"][raw["mask"]] > 0)
 
 
 def test_unknown_baseline_lists_the_valid_ones():

@@ -43,3 +43,14 @@ def tiny_study(tmp_path_factory):
     result = invoke(*STUDY, "--out", out)
     assert result.exit_code == 0, result.output
     return out, result
+
+
+@pytest.fixture(scope="session")
+def explored(tmp_path_factory, tiny_checkpoint):
+    """`ferviz explore` of the tiny checkpoint on 35 faces: (folder, result, report.json)."""
+    import json
+
+    out = tmp_path_factory.mktemp("explore") / "explorer"
+    result = invoke("explore", tiny_checkpoint, "--data", DATA, "--out", out, "--quiet", *QUICK)
+    assert result.exit_code == 0, result.output
+    return out, result, json.loads((out / "report.json").read_text())

@@ -22,7 +22,7 @@ from ferviz.report_sections import accuracy_sentence, confusion_sentence, run_hi
 from tests.report.conftest import DATA, QUICK, fake_history, invoke
 
 SECTIONS = ["model", "training", "accuracy", "study", "confusion", "saliency", "integrated-gradients", "filters",
-            "plugin-toy-broken", "plugin-toy-mean", "plugin-toy-weights"]
+            "plugin-toy-broken", "plugin-toy-mean", "plugin-toy-weights", "explorer"]
 
 
 class ToyMean(Explainer):
@@ -107,7 +107,7 @@ def test_every_section_and_file(rendered, history_checkpoint, tiny_checkpoint):
     assert report["inputs"]["checkpoints"] == [str(history_checkpoint), str(tiny_checkpoint)]
     assert report["inputs"]["layers"] == ["features.conv2", "features.relu2"]
     for key, section in report["sections"].items():
-        assert section["figures"] or key in ("model", "plugin-toy-broken", "plugin-toy-weights"), key
+        assert section["figures"] or key in ("model", "plugin-toy-broken", "plugin-toy-weights", "explorer"), key
         assert all((out / f).is_file() and (out / f).stat().st_size > 1000 for f in section["figures"])
     assert len(report["sections"]["filters"]["figures"]) == 4  # two layers, from noise and from a face
     assert not any(key != "plugin-toy-broken" and s["errors"] for key, s in report["sections"].items())
@@ -121,8 +121,9 @@ def test_html_links_only_existing_files_and_no_network(rendered):
     parser.feed(html)
     files = [link for link in parser.links if not link.startswith("#")]
     assert files and all((out / link).is_file() for link in files)
-    assert "report.json" in files and sum(link.endswith(".png") for link in files) == 11
-    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "report.json" in files and sum(link.endswith(".png") and "/" not in link for link in files) == 11
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    assert html.count("<script") == 2  # the explorer's data and its script, both inline
     for key in report["sections"]:
         assert f'id="{key}"' in html and f'href="#{key}"' in html
     assert "Where time goes" in html
@@ -175,6 +176,10 @@ def test_third_party_plugins_appear_and_a_broken_one_is_contained(rendered):
     assert s["plugin-toy-broken"]["errors"] == ["toy-broken failed: RuntimeError: boom in a third-party plugin"]
     html = (out / "index.html").read_text()
     assert "What does toy-mean show?" in html and "boom in a third-party plugin" in html
+    explorer = s["explorer"]  # the other installed explainers are skipped here (see rendered)
+    assert explorer["numbers"]["explainers"] == ["saliency", "integrated-gradients"]
+    assert any(note.startswith("toy-mean is left out of the explorer") for note in explorer["notes"])
+    assert len(explorer["numbers"]["filters"]) == 4 and not explorer["errors"]
 
 
 def test_another_architecture_skips_and_overwrite(tmp_path, resnet_checkpoint):
@@ -195,7 +200,7 @@ def test_another_architecture_skips_and_overwrite(tmp_path, resnet_checkpoint):
     assert report["inputs"]["layers"] == ["auto"] and not (out / "stale.png").exists()
     layers = report["sections"]["filters"]["numbers"]["layers"]
     assert len(layers) == 1 and set(next(iter(layers.values()))) == {"noise", "image"}
-    assert list(report["sections"]) == ["model", "training", "accuracy", "confusion", "filters"]
+    assert list(report["sections"]) == ["model", "training", "accuracy", "confusion", "filters", "explorer"]
     assert not any(section["errors"] for section in report["sections"].values())
 
 
