@@ -22,15 +22,18 @@ def run(*args):
 
 
 def test_registered_accuracy_is_what_evaluate_measures_on_the_held_out_faces(fer2013_zip):
-    entry = registry.pretrained()["fer2013-seed-vgg"]
-    result = run("evaluate", "fer2013-seed-vgg", "--data", fer2013_zip, "--tta", "flip", "--json")
+    names = ["fer2013-seed-vgg", "fer2013-seed-vgg-cosine"]
+    result = run("evaluate", *names, "--data", fer2013_zip, "--tta", "flip", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    scored = report["results"]["fer2013-seed-vgg"]
     assert report["split_description"] == "val (10% held out of train with split seed 0)"
-    assert scored["n"] == 2872  # the held-out faces, not the 28,709 training images
-    assert scored["accuracy"] == pytest.approx(entry.metrics["val_accuracy"], abs=5e-4)
-    assert scored["tta"]["accuracy"] == pytest.approx(entry.metrics["val_accuracy_flip_tta"], abs=5e-4)
+    for name in names:
+        entry, scored = registry.pretrained()[name], report["results"][name]
+        assert scored["n"] == 2872  # the held-out faces, not the 28,709 training images
+        assert scored["accuracy"] == pytest.approx(entry.metrics["val_accuracy"], abs=5e-4)
+        assert scored["tta"]["accuracy"] == pytest.approx(entry.metrics["val_accuracy_flip_tta"], abs=5e-4)
+    ensemble = report["results"]["ensemble"]
+    assert ensemble["accuracy"] > max(report["results"][n]["accuracy"] for n in names)
 
 
 def test_explain_a_face_file_with_the_pretrained_name(fer2013_zip, tmp_path):
