@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ferviz import distributed
 from ferviz.allocator import retain_freed_memory
+from ferviz.device import resolve_device, resolve_precision  # noqa: F401  (re-exported)
 from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
@@ -108,24 +109,6 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     if config.lr_schedule == "cosine":
         return config.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
     return config.lr
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """auto: bf16 mixed precision where the hardware computes bf16 natively, else fp32."""
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return "bf16" if any(getattr(torch.cpu, probe, lambda: False)() for probe in native) else "fp32"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise OptionError("--device cuda was asked for, but no CUDA device is available")
-    return torch.device(name)
 
 
 @dataclass

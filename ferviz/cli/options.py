@@ -108,7 +108,7 @@ def overwrite_option(what: str):
 
 
 def resolve(device: str) -> str:
-    from ferviz.training import resolve_device
+    from ferviz.device import resolve_device
 
     return str(resolve_device(device))
 

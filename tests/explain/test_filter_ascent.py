@@ -113,3 +113,21 @@ def test_bad_layers_are_refused_before_any_work(vgg):
         FilterAscent(vgg, layer="features.nope")
     with pytest.raises(OptionError, match=r"not \(N, C, H, W\)"):
         FilterAscent(vgg, layer="classifier.fc1")
+
+
+def test_bf16_steps_reach_the_activations_of_fp32_steps():
+    """bf16 is a speed option, checked not assumed: on the shipped FER2013 model (real weights),
+    bf16 steps raise every filter and reach the fp32 ascent's activations, measured in fp32.
+    Bound: the mean within 5 % and each filter within 25 % (bf16 moves a step's direction a little,
+    and ascent is chaotic over many steps; measured: the means agree to 1 %)."""
+    from ferviz.checkpoint import load_checkpoint
+
+    model = load_checkpoint("fer2013-seed-vgg")
+    options = {"layer": "features.conv2", "filters": "8", "steps": "20"}
+    fp32 = run_explainer("filter-ascent", model, options={**options, "precision": "fp32"})
+    bf16 = run_explainer("filter-ascent", model, options={**options, "precision": "bf16"})
+    assert bf16.summary["precision"] == "bf16" and fp32.summary["precision"] == "fp32"
+    a, b = fp32.arrays["activation_end"], bf16.arrays["activation_end"]
+    assert (b > bf16.arrays["activation_start"]).all()
+    assert abs(b.mean() - a.mean()) <= 0.05 * abs(a.mean())
+    assert np.all(np.abs(b - a) <= 0.25 * np.abs(a) + 0.05)
