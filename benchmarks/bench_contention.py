@@ -19,14 +19,16 @@ the share kept under contention.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_train import run_variant  # noqa: E402
+
 SETTINGS = {
     "threads=all": {},
     "threads=all, passive": {"OMP_WAIT_POLICY": "PASSIVE"},
@@ -36,12 +38,7 @@ BUSY = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
 
 
 def run(setting: str, batch: int, steps: int) -> float:
-    env = {**os.environ, **SETTINGS[setting]}
-    out = subprocess.run([sys.executable, str(HERE / "bench_train.py"), "--child", "bf16", "--batch", str(batch),
-                          "--steps", str(steps)], capture_output=True, text=True, env=env)
-    if out.returncode:
-        raise SystemExit(f"bench_contention {setting} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_variant("bf16", batch, steps, None, env_extra=SETTINGS[setting])
 
 
 def main(argv=None) -> dict:

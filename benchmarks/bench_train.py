@@ -133,8 +133,10 @@ def measure(variant: str, batch: int, steps: int, device: str = "cpu") -> float:
     return ferviz_loop(images, labels, batch, steps, precision, device)
 
 
-def run_variant(variant: str, batch: int, steps: int, threads: int | None, device: str = "cpu") -> float:
-    env = {**os.environ, **VARIANTS[variant][1]}
+def run_variant(variant: str, batch: int, steps: int, threads: int | None, device: str = "cpu",
+                env_extra: dict | None = None) -> float:
+    """Images/s of `variant` in a fresh process (with `env_extra` in its environment)."""
+    env = {**os.environ, **VARIANTS[variant][1], **(env_extra or {})}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run([sys.executable, __file__, "--child", variant, "--batch", str(batch), "--steps", str(steps),
