@@ -270,8 +270,8 @@ def study_figure(summary: dict) -> Figure:
             ax.annotate(f"{s['mean']:.3f}\n± {s['std']:.3f}", (i, s["mean"] + s["std"]), xytext=(0, 4),
                         textcoords="offset points", ha="center", fontsize=7)
             ax.scatter([i] * len(v["runs"]), [r[key] for r in v["runs"]], color="black", s=12, zorder=3)
-        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4
-                      else "center")
+        ax.set_xticks(range(len(names)), [n.replace("+", "\n") for n in names],  # grid variants on two lines
+                      rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
         ax.set_ylabel(label)
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
