@@ -51,3 +51,21 @@ def test_explain_a_face_file_with_the_pretrained_name(fer2013_zip, tmp_path):
     # the image-folder version's alphabetical order, not the CSV's (the model card warns about it)
     assert load_checkpoint("fer2013-seed-vgg").class_names == (
         "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def test_saliency_regions_example_runs_on_the_held_out_faces(fer2013_zip, capsys):
+    """examples/saliency_regions.py, whose table the README quotes, on the first 40 held-out faces."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "saliency_regions.py"
+    spec = importlib.util.spec_from_file_location("saliency_regions", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--data", str(fer2013_zip), "--limit", "40", "--json"])
+    assert result["split"] == "val (10% held out of train with split seed 0)" and result["faces"] == 40
+    assert sum(row["faces"] for row in result["by_predicted_class"].values()) == 40
+    for row in result["by_predicted_class"].values():
+        assert sum(row["mass"].values()) == pytest.approx(1.0, abs=2e-3)
+        assert sum(row["peak"].values()) == pytest.approx(1.0, abs=2e-3)
+    assert json.loads(capsys.readouterr().out)["faces"] == 40
