@@ -49,6 +49,18 @@ def random_faces() -> Dataset:
     return Dataset(images, labels, FER2013_CLASSES, split="test", source="random")
 
 
+def interruptible(cmd: list[str], **kwargs):
+    """subprocess.Popen of `cmd` with SIGINT at its default, so Ctrl-C reaches the child's Python.
+
+    A shell that runs the tests in the background (`pytest &`, nohup) starts them with SIGINT
+    ignored; children inherit that, and Python then installs no KeyboardInterrupt handler, so a
+    test's SIGINT would be ignored instead of testing ferviz's Ctrl-C handling.
+    """
+    import subprocess
+
+    return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
 def make_loaded(arch: str = "seed-vgg", seed: int = 0, **arch_args) -> LoadedModel:
     torch.manual_seed(seed)
     args = {"num_classes": 7, "in_channels": 1, **arch_args}

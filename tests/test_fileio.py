@@ -17,7 +17,7 @@ from ferviz.data.npzfile import save_npz
 from ferviz.errors import OutputError
 from ferviz.fileio import LOCK_NAME, atomic_file, atomic_folder, check_target, run_lock
 
-from tests.conftest import make_bars
+from tests.conftest import interruptible, make_bars
 
 HOLD = """
 import sys, time
@@ -104,8 +104,8 @@ def test_two_trains_into_one_folder_the_second_is_refused(tmp_path):
     out = tmp_path / "same"
     args = ["train", "--data", str(data), "--arch", "tiny-resnet", "--epochs", "200", "--batch-size", "32",
             "--patience", "0", "--quiet", "--out", str(out)]
-    first = subprocess.Popen([sys.executable, "-m", "ferviz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = interruptible([sys.executable, "-m", "ferviz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.time() + 120
         while not (out / "config.json").exists():  # the first run holds the lock and has started
