@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import torch
 
 from ferviz.errors import OptionError
@@ -33,3 +35,13 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name != "auto":
         return name
     return "bf16" if native_bf16(device) else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """bf16 autocast on `device` when `precision` resolves to bf16 there; otherwise a no-op context.
+
+    Autocast runs the convolutions and matrix products in bf16 and keeps weights, inputs and the
+    gradients with respect to fp32 inputs in fp32.
+    """
+    bf16 = resolve_precision(precision, device) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)

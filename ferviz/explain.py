@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import copy
 import json
-from contextlib import contextmanager
+import functools
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +47,7 @@ from torch import nn
 
 from ferviz import __version__
 from ferviz.data import Dataset
+from ferviz.device import PRECISIONS, autocast
 from ferviz.errors import DataError, OptionError, UnknownNameError
 from ferviz.fileio import FIGURE_FORMATS
 
@@ -234,6 +236,14 @@ class Explainer:
 
     def check_model(self) -> None:
         """Validate options against the model (layers, channels); raise OptionError."""
+
+    def autocast(self) -> AbstractContextManager:
+        """bf16 autocast when the explainer has a ``precision`` option that resolves to bf16, else a no-op.
+
+        Map computations run inside it (see :func:`in_precision`); figures never do.
+        """
+        precision = getattr(self.opts, "precision", None)
+        return autocast(self.model.device, precision) if precision else nullcontext()
 
     def explain(self, request: Request) -> Explanation:
         """The whole job. Override this, or override `compute` and `render` (see there)."""
@@ -614,6 +624,27 @@ def mask_options(threshold: float = 0.7, rule: str = "zscore", smooth: float = 2
         Option("smooth", float, smooth, "Gaussian blur (sigma, pixels) of the map before thresholding; "
                "the mask only, never the saved map", min=0.0, max=16.0),
     )
+
+
+def in_precision(method: Callable) -> Callable:
+    """Decorate an explainer's map computation (``attribute``) to run in its ``precision`` option."""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with self.autocast():
+            return method(self, *args, **kwargs)
+    return wrapped
+
+
+def precision_option() -> Option:
+    """The ``precision`` option of a map explainer: fp32 by default, bf16 autocast when asked for.
+
+    tests/explain/test_bf16.py checks every explainer that offers it: on the shipped FER2013 model
+    its bf16 maps match its fp32 maps (Spearman >= 0.99 per face, top-10% pixels overlapping >= 0.9).
+    """
+    return Option("precision", str, "fp32", "fp32: the reference arithmetic; bf16: the forward and backward "
+                  "passes in bf16 autocast (faster where the hardware computes bf16 natively; maps checked "
+                  "against fp32 in the tests); auto: bf16 where native, else fp32", choices=PRECISIONS)
 
 
 def region_mask(maps: np.ndarray, threshold: float, *, rule: str = "max", smooth: float = 0.0,

@@ -94,6 +94,18 @@ def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- randomisation
+def top_overlap(a: np.ndarray, b: np.ndarray, share: float = 0.1) -> np.ndarray:
+    """(N,) share of map a[i]'s top `share` pixels that are also among b[i]'s top `share` pixels.
+
+    Each map keeps its k = ceil(share x pixels) highest pixels (ties broken by position, stably).
+    """
+    flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    k = max(1, int(np.ceil(share * flat_a.shape[1])))
+    top_a = np.argsort(-flat_a, axis=1, kind="stable")[:, :k]
+    top_b = np.argsort(-flat_b, axis=1, kind="stable")[:, :k]
+    return np.array([len(np.intersect1d(x, y)) / k for x, y in zip(top_a, top_b)])
+
+
 def forward_order(model) -> list[str]:
     """Names of the leaf modules holding parameters, in the order one forward pass runs them."""
     modules = dict(model.net.named_modules())

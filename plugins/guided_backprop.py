@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
+                            in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 
@@ -53,10 +54,12 @@ class GuidedBackprop(Explainer):
     needs_eager = True  # backward hooks on the nn.ReLU modules; compiled code has none to hook
     options = (
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
+        precision_option(),
         Option("threshold", float, 0.3, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
     )
 
+    @in_precision
     def attribute(self, request: Request) -> np.ndarray:
         """(N, H, W) float32 maps summed over channels, without figures."""
         guided = CaptumGuidedBackprop(folded(self.model))  # BatchNorm folded: same maps, less work

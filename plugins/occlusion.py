@@ -32,8 +32,8 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
-                            describe_mask, folded, gaussian_blur)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, describe_mask,
+                            folded, gaussian_blur, in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")
@@ -52,6 +52,7 @@ class Occlusion(Explainer):
                choices=BASELINES),
         Option("blur_sigma", float, 5.0, "Gaussian sigma in pixels for baseline=blurred", min=0.1, max=100.0),
         Option("batch_size", int, 256, "occluded images per forward pass", min=1),
+        precision_option(),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
     )
@@ -75,6 +76,7 @@ class Occlusion(Explainer):
             return torch.zeros_like(x[:, :, :1, :1])
         return gaussian_blur(x, self.opts.blur_sigma)
 
+    @in_precision
     def attribute(self, request: Request) -> np.ndarray:
         """(N, H, W) float32, summed over channels."""
         o = self.opts

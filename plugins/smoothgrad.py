@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
+                            in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")
@@ -62,11 +63,13 @@ class SmoothGrad(Explainer):
         Option("steps", int, 16, "integration steps per noisy copy (base=integrated-gradients)", min=2, max=10000),
         Option("batch_size", int, 128, "noisy images per forward/backward pass (inputs x samples, or x steps)",
                min=1),
+        precision_option(),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
     )
     quick_options = {"samples": 3, "steps": 4}
 
+    @in_precision
     def attribute(self, request: Request) -> np.ndarray:
         """(N, H, W) float32: saliency-based maps are max |.| over channels, IG-based summed over channels."""
         o = self.opts

@@ -1,0 +1,110 @@
+"""bf16 explanations: offered where they keep the fp32 maps, and checked, not assumed.
+
+On the shipped FER2013 model and real held-out faces, each map explainer's ``precision=bf16``
+maps must rank the pixels as its fp32 maps do (Spearman >= 0.99 on every face) and keep the same
+most important pixels (top 10% overlapping >= 0.9 on every face). The faces come from
+../shared/data/fer2013-train.zip (these tests skip, saying so, where it is absent). bf16 is
+forced, so the check runs on CPUs without native bf16 too (emulated there, slower).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferviz import registry
+from ferviz.checkpoint import load_checkpoint
+from ferviz.data.sources import open_source
+from ferviz.explain import Explainer, Request, explaining, get_explainer, predicted_classes
+from ferviz.metrics_tools import spearman, top_overlap
+from ferviz.pretrained import resolve_checkpoint
+
+MIN_SPEARMAN = 0.99  # the issue's bar, per face
+MIN_TOP10 = 0.9
+FACES = 30
+
+
+def map_explainers() -> list[str]:
+    """Built-in explainers that compute per-image maps (an ``attribute`` method)."""
+    return sorted(name for name, cls in registry.explainers().items()
+                  if cls.needs == "images" and callable(getattr(cls, "attribute", None)))
+
+
+@pytest.fixture(scope="module")
+def shipped_and_faces(fer2013_zip):
+    model = load_checkpoint(resolve_checkpoint("fer2013-seed-vgg"))
+    train = open_source(str(fer2013_zip))["train"]
+    images = train.images[:: len(train) // FACES][:FACES]
+    return model, images, predicted_classes(model, images)
+
+
+def maps(name: str, model, images, targets, precision: str) -> np.ndarray:
+    explainer = get_explainer(name)(model, precision=precision)
+    with explaining(model):
+        out = explainer.attribute(Request(images=images, targets=targets))
+    return out[0] if isinstance(out, tuple) else out
+
+
+#: Map explainers whose bf16 maps miss the bar, so they offer no precision option. Measured with
+#: this file's check on 30 faces (min / mean Spearman per face, min top-10% overlap): saliency
+#: 0.949 / 0.970, 0.883; integrated-gradients 0.985 / 0.992; grad-cam 0.950 / 0.994;
+#: guided-grad-cam 0.932 / 0.982. A raw gradient is spiky, and bf16 reorders its many small values.
+FP32_ONLY = {"saliency", "integrated-gradients", "grad-cam", "guided-grad-cam"}
+
+
+def offers_bf16(name: str) -> bool:
+    return any(o.name == "precision" for o in get_explainer(name).options)
+
+
+def test_each_map_explainer_offers_bf16_or_is_listed_as_fp32_only():
+    names = set(map_explainers())
+    assert FP32_ONLY < names and {"occlusion", "smoothgrad", "guided-backprop"} <= names
+    for name in names - FP32_ONLY:
+        option = {o.name: o for o in get_explainer(name).options}.get("precision")
+        assert option is not None, f"{name} has no precision option; check its bf16 maps or list it in FP32_ONLY"
+        assert option.default == "fp32" and set(option.choices) == {"auto", "fp32", "bf16"}
+    for name in FP32_ONLY:
+        assert not offers_bf16(name), f"{name} offers bf16 but is listed as fp32-only"
+
+
+@pytest.mark.parametrize("name", sorted(set(map_explainers()) - FP32_ONLY))
+def test_bf16_maps_match_fp32_on_real_faces(name, shipped_and_faces):
+    model, images, targets = shipped_and_faces
+    ref = maps(name, model, images, targets, "fp32")
+    low = maps(name, model, images, targets, "bf16")
+    assert low.dtype == np.float32 and low.shape == ref.shape
+    assert not np.array_equal(ref, low), "bf16 gave the fp32 maps bit for bit: autocast did not run"
+    rho, overlap = spearman(ref, low), top_overlap(ref, low, 0.1)
+    assert rho.min() >= MIN_SPEARMAN, f"{name}: Spearman per face min {rho.min():.4f}, mean {rho.mean():.4f}"
+    assert overlap.min() >= MIN_TOP10, f"{name}: top-10% overlap min {overlap.min():.3f}"
+
+
+def test_figures_and_the_manifest_say_bf16(shipped_and_faces, tmp_path):
+    """The whole explainer runs in bf16 (figures are drawn from float32 maps) and records it."""
+    from ferviz.explain import run_explainer
+
+    model, images, targets = shipped_and_faces
+    exp = run_explainer("guided-backprop", model, images=images[:3], targets=targets[:3],
+                        options={"precision": "bf16"})
+    assert exp.meta["options"]["precision"] == "bf16"
+    assert exp.arrays["attributions"].dtype == np.float32 and exp.figures
+
+
+def test_top_overlap_counts_shared_top_pixels():
+    a = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
+    assert top_overlap(a, a, 0.1)[0] == 1.0
+    assert top_overlap(a, -a, 0.1)[0] == 0.0
+    b = a.copy()
+    b[0, 9, 9] = -1  # the top pixel drops out: 9 of 10 remain
+    assert top_overlap(a, b, 0.1)[0] == pytest.approx(0.9)
+
+
+def test_explainer_base_has_no_precision_by_default():
+    class Plain(Explainer):
+        name = "plain"
+
+    from tests.conftest import make_loaded
+
+    with Plain(make_loaded()).autocast():  # no precision option: a no-op context
+        import torch
+        assert not torch.is_autocast_enabled("cpu")
