@@ -157,7 +157,10 @@ class ReportContext:
         from ferviz import registry
 
         cls = registry.explainers()[name]
-        return {**(cls.quick_options if self.config.quick else {}), **self.params.get(name, {})}
+        # A report is a batch job: explainers whose bf16 maps are tested against fp32 (those with a
+        # precision option, tests/explain/test_bf16.py) run in bf16 where the hardware has it.
+        batch = {"precision": "auto"} if any(o.name == "precision" for o in cls.options) else {}
+        return {**batch, **(cls.quick_options if self.config.quick else {}), **self.params.get(name, {})}
 
     def explainer(self, name: str, **fixed):
         from ferviz import registry
