@@ -3,11 +3,14 @@
     python benchmarks/bench_explain.py [--saliency 256] [--ig 8] [--ig-steps 50]
                                        [--filters 32] [--ascent-steps 100] [--reps 3]
 
-1. saliency maps/s for a batch: ferviz `saliency` vs `captum.attr.Saliency(model).attribute`
-   with default arguments on the same loaded model;
-2. integrated gradients images/s: ferviz vs Captum `IntegratedGradients` with default
-   arguments (same steps, black baseline), and the largest difference between their maps;
-3. filter ascent: the first --filters filters of features.conv2, all in one batch vs one filter
+1. saliency maps/s for a batch: ferviz `saliency` (fp32, and under bf16 autocast) vs
+   `captum.attr.Saliency(model).attribute` with default arguments on the same loaded model;
+2. integrated gradients images/s: ferviz (fp32, and bf16 autocast) vs Captum `IntegratedGradients` with
+   default arguments (same steps, black baseline), and the largest difference between the fp32
+   maps;
+3. occlusion with precision=bf16 against occlusion in fp32 (bf16 is offered where its maps keep
+   the fp32 ones; see tests/explain/test_bf16.py);
+4. filter ascent: the first --filters filters of features.conv2, all in one batch vs one filter
    per run.
 Medians of --reps runs, interleaved with the baseline so that machine load hits both alike.
 """
@@ -40,13 +43,17 @@ def seed_model() -> LoadedModel:
     return LoadedModel(net, FER2013_CLASSES, Preprocessing("standard", 128.0, 64.0), arch="seed-vgg").eval()
 
 
-def maps_only(name: str, model, images, targets, **options):
-    """The explainer's map computation alone (what Captum's attribute() does), no figures."""
+def maps_only(name: str, model, images, targets, bf16: bool = False, **options):
+    """The explainer's map computation alone (what Captum's attribute() does), no figures.
+
+    `bf16` runs it under bf16 autocast, whether or not the explainer offers ``precision=bf16``:
+    saliency and integrated gradients do not, because their bf16 maps miss the fidelity bar
+    (tests/explain/test_bf16.py), and this measures what that would have bought."""
     explainer = get_explainer(name)(model, **options)
     request = Request(images=images, targets=targets)
 
     def run():
-        with explaining(model):
+        with explaining(model), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             return explainer.attribute(request)
     return run
 
@@ -59,16 +66,20 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def compare(name, unit, count, ours, theirs, reps) -> dict:
-    a, b = [], []
+def compare(name, unit, count, ours, theirs, reps, bf16=None) -> dict:
+    """Medians of `ours` (and `bf16`, ferviz with precision=bf16) against `theirs`, interleaved."""
+    runs = {"baseline": theirs, "ferviz": ours, **({"bf16": bf16} if bf16 else {})}
+    rates = {key: [] for key in runs}
     for _ in range(reps):
-        t, _ = timed(theirs)
-        b.append(count / t)
-        t, _ = timed(ours)
-        a.append(count / t)
-    res = {"ferviz": statistics.median(a), "baseline": statistics.median(b)}
+        for key, fn in runs.items():
+            rates[key].append(count / timed(fn)[0])
+    res = {key: statistics.median(r) for key, r in rates.items()}
     res["ratio"] = res["ferviz"] / res["baseline"]
-    print(f"{name:<34} ferviz {res['ferviz']:9.2f}  baseline {res['baseline']:9.2f} {unit}  ratio {res['ratio']:5.2f}x")
+    print(f"{name:<46} ferviz {res['ferviz']:9.2f}  baseline {res['baseline']:9.2f} {unit}  ratio {res['ratio']:5.2f}x")
+    if bf16:
+        res["bf16_ratio"] = res["bf16"] / res["baseline"]
+        print(f"{name + ', bf16 autocast':<46} ferviz {res['bf16']:9.2f}  baseline {res['baseline']:9.2f} {unit}  "
+              f"ratio {res['bf16_ratio']:5.2f}x")
     return res
 
 
@@ -95,23 +106,31 @@ def main(argv=None) -> dict:
     results["saliency"] = compare(
         f"saliency, batch {args.saliency}", "maps/s", args.saliency,
         maps_only("saliency", model, images[:args.saliency], targets[:args.saliency], batch_size=args.saliency),
-        lambda: Saliency(model).attribute(x, target=t), args.reps)
+        lambda: Saliency(model).attribute(x, target=t), args.reps,
+        bf16=maps_only("saliency", model, images[:args.saliency], targets[:args.saliency], True,
+                       batch_size=args.saliency))
     full = statistics.median(args.saliency / timed(lambda: run_explainer(
         "saliency", model, images=images[:args.saliency], targets=targets[:args.saliency]))[0]
         for _ in range(args.reps))
-    print(f"{'':34} whole explainer with figures: {full:.2f} maps/s")
+    print(f"{'':46} whole explainer with figures: {full:.2f} maps/s")
 
     xi, ti = model.pixels(images[:args.ig]), torch.as_tensor(targets[:args.ig])
     ours_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], steps=args.ig_steps)
     captum_ig = lambda: IntegratedGradients(model).attribute(xi, target=ti, n_steps=args.ig_steps)  # noqa: E731
+    bf16_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], True, steps=args.ig_steps)
     results["integrated_gradients"] = compare(
-        f"integrated gradients, {args.ig_steps} steps", "images/s", args.ig, ours_ig, captum_ig, args.reps)
+        f"integrated gradients, {args.ig_steps} steps", "images/s", args.ig, ours_ig, captum_ig, args.reps, bf16=bf16_ig)
     ours_map = ours_ig()[0]
     their_map = captum_ig().sum(dim=1).detach().cpu().numpy()
     diff = float(np.abs(ours_map - their_map).max())
     scale = float(np.abs(their_map).max())
     results["integrated_gradients"]["max_abs_diff"] = diff
-    print(f"{'':34} max |ferviz - captum| = {diff:.3g} (maps reach {scale:.3g})")
+    print(f"{'':46} max |ferviz - captum| = {diff:.3g} (maps reach {scale:.3g})")
+
+    results["occlusion"] = compare(  # an explainer that offers precision=bf16: against its own fp32
+        "occlusion, precision=bf16 vs fp32", "images/s", args.ig,
+        maps_only("occlusion", model, images[:args.ig], targets[:args.ig], precision="bf16"),
+        maps_only("occlusion", model, images[:args.ig], targets[:args.ig]), args.reps)
 
     one_batch = lambda: run_explainer("filter-ascent", model, options={  # noqa: E731
         "layer": "features.conv2", "filters": str(args.filters), "steps": args.ascent_steps})
