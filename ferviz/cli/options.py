@@ -113,6 +113,14 @@ def resolve(device: str) -> str:
     return str(resolve_device(device))
 
 
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads for this process (`--threads`); None leaves torch's default."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def training_options(func):
     """Options that `ferviz train` and `ferviz study` share: optimiser, early stopping,
     augmentation ranges, validation split and memory format (defaults: the report's recipe)."""
@@ -133,6 +141,11 @@ def training_options(func):
         click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of that carve-out; independent of --seed, so runs with different seeds "
                           "hold out the same images (evaluate and report score them by default)."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for the network's arithmetic  [default: torch's, one per core]. Alone on "
+                          "the machine, all cores are fastest; where other work shares the CPU, 1 holds up best "
+                          "(benchmarks/bench_contention.py: beside one busy process, 1 thread kept 100% of its "
+                          "speed, all cores 42%)."),
         click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                      help="Channels-last memory format (auto: on for CPU, where it is faster, unless the network "
                           "does not run in it, e.g. .view after a conv)."),

@@ -11,7 +11,7 @@ import click
 
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import (LOAD_OPTIONS, SPLIT_DEFAULT, checkpoint_options, device_option, load_from_options,
-                                overwrite_option, resolve, training_options)
+                                overwrite_option, resolve, set_threads, training_options)
 from ferviz.fileio import check_target
 
 
@@ -193,6 +193,7 @@ def study(kind, data, out, overwrite, seeds, variants, copies, rotation, shear, 
     from ferviz.training import TrainConfig
 
     check_out(out)
+    set_threads(options.pop("threads"))
     config = TrainConfig(data=data, augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},
                          **options)
     only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None

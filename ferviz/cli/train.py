@@ -13,7 +13,7 @@ import click
 
 from ferviz.cli import EXIT_INTERRUPTED, echo_err, main
 from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                SPLIT_DEFAULT, training_options)
+                                set_threads, SPLIT_DEFAULT, training_options)
 from ferviz.fileio import check_target
 
 #: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
@@ -77,6 +77,7 @@ def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, over
         batch_size = QUICK_START["batch_size"] if batch_size is None else batch_size
         echo_err(f"quick start: synthetic faces ({data}), {epochs} epochs, batch {batch_size}; "
                  "give --data for real data and the report's full recipe (40 epochs, batch 256)")
+    set_threads(options.pop("threads"))
     config = TrainConfig(data=data, arch=arch, epochs=40 if epochs is None else epochs,
                          batch_size=256 if batch_size is None else batch_size,
                          augmentation={"rotation": rotation, "shear": shear, "zoom": zoom, "flip": flip},

@@ -169,3 +169,18 @@ def test_shuffle_labels_trains_a_control_model(bars_npz, tmp_path):
     assert result.exit_code == 0, result.output
     assert "labels of the train split shuffled" in result.output
     assert load_checkpoint(tmp_path / "control" / "last.pt").meta["train_config"]["shuffle_labels"] is True
+
+
+def test_threads_sets_torchs_intra_op_threads_and_zero_is_refused(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        result = run("train", "--data", "synthetic:count=140,val=28,test=0", "--epochs", "1", "--batch-size", "32",
+                     "--threads", "1", "--quiet", "--out", tmp_path / "run")
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    refused = run("train", "--threads", "0", "--out", tmp_path / "other")
+    assert refused.exit_code == 2 and "--threads" in refused.output and not (tmp_path / "other").exists()
