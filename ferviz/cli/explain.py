@@ -13,7 +13,7 @@ import click
 from ferviz import registry
 from ferviz.cli import echo_err, main
 from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
-from ferviz.errors import DataError, FervizError, PluginError
+from ferviz.errors import FervizError, PluginError
 from ferviz.fileio import FIGURE_FORMATS, check_target
 
 if TYPE_CHECKING:  # torch, numpy and the plugins load only when a command runs, not for --help
@@ -163,8 +163,10 @@ def build_request(cls, model, data, split, image_files, per_class, target, seed,
         dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
         return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed)
     if image_files:
-        images = np.stack([read_image(p, model.input_size) for p in image_files])
-        labels, ids = None, [p.name for p in image_files]
+        from ferviz.images import read_images
+
+        faces = read_images(image_files, model=model)
+        images, labels, ids = faces.images, None, faces.ids
     elif data:
         dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
         if dataset.labelled:
@@ -198,18 +200,6 @@ def _open(spec: str, split: str | None, model, skip_bad: bool = False):
     from ferviz.data.sources import Holdout, open_source, select_split
 
     return select_split(open_source(spec, skip_bad=skip_bad), split, spec, Holdout.of_model(model))
-
-
-def read_image(path: Path, size: int) -> np.ndarray:
-    """An image file as uint8 (size, size) grayscale, converted as every image reader does
-    (EXIF orientation, ITU-R 601 luma, center crop, resize: see ferviz.data.imagefolder)."""
-    from ferviz.data.imagefolder import decode_image
-
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode_image(data, str(path), size)
 
 
 # ----------------------------------------------------------------------------- ferviz plugins
