@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
+                            folded)
 from ferviz.registry import hookimpl
 
 
@@ -55,6 +56,7 @@ class GuidedBackprop(Explainer):
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
         Option("threshold", float, 0.3, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
 
     def attribute(self, request: Request) -> np.ndarray:

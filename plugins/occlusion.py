@@ -32,7 +32,7 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
                             describe_mask, folded, gaussian_blur)
 from ferviz.registry import hookimpl
 
@@ -54,6 +54,7 @@ class Occlusion(Explainer):
         Option("batch_size", int, 256, "occluded images per forward pass", min=1),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
     quick_options = {"patch": 16, "stride": 8}  # tiles inputs of 48, 56, 64, 96, 112, 128... pixels
 

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
+                            folded)
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")
@@ -64,6 +65,7 @@ class SmoothGrad(Explainer):
                min=1),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
     quick_options = {"samples": 3, "steps": 4}
 

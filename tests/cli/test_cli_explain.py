@@ -56,7 +56,8 @@ def test_saliency_on_image_files(tiny_checkpoint, faces, tmp_path):
     with np.load(out / "arrays.npz") as arrays:
         assert arrays["saliency"].shape == (2, 48, 48) and arrays["images"].dtype == np.uint8
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["options"] == {"threshold": 0.5, "mask": "zscore", "smooth": 2.0, "batch_size": 64}
+    assert manifest["options"] == {"threshold": 0.5, "mask": "zscore", "smooth": 2.0, "style": "overlay",
+                                   "opacity": 0.5, "cmap": "auto", "batch_size": 64}
     assert manifest["checkpoint"] == str(tiny_checkpoint) and manifest["inputs"]["images"] == [str(f) for f in faces]
     assert [r["id"] for r in manifest["summary"]["images"]] == ["a.png", "b.jpg"]
 
