@@ -679,7 +679,8 @@ def attribution_explanation(explainer: Explainer, request: Request, maps: np.nda
     blended over it with the mask outlined; with ``style=panels`` the face, the raw map and the
     face kept where the mask holds and greyed out elsewhere.
     Arrays: `key` (the maps), ``mask``, ``images``, ``targets`` and `arrays`; summary:
-    `summary` plus one record per image.
+    `summary` plus one record per image; meta: ``attribution`` (which array is the map, whether it
+    is signed, its title), which :mod:`ferviz.compare` reads to set methods side by side.
     """
     from ferviz.explain_figures import attribution_grid, overlay_grid, page_names
 
@@ -703,4 +704,5 @@ def attribution_explanation(explainer: Explainer, request: Request, maps: np.nda
         arrays={key: maps, **(arrays or {}), "mask": mask, "images": faces, "targets": request.targets},
         figures=figures,
         summary={**(summary or {}), "images": records},
+        meta={"attribution": {"array": key, "signed": signed, "title": map_title}},
     )

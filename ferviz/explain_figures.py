@@ -6,6 +6,8 @@ picks the Agg/PDF/SVG canvas itself, so nothing registers with pyplot and nothin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -130,6 +132,34 @@ def overlay_grid(faces: np.ndarray, maps: np.ndarray, masks: np.ndarray, titles:
         ax_face.set_yticks([])
         draw_overlay(fig, ax_over, faces[i], maps[i], signed=signed, cmap=cmap, opacity=opacity, mask=masks[i],
                      title=f"{map_title}\noutline: {mask_title}")
+    return fig
+
+
+@dataclass(frozen=True)
+class MapColumn:
+    """One method's column of a side-by-side grid: (N, H, W) maps and masks, and how to colour them."""
+
+    title: str
+    maps: np.ndarray
+    masks: np.ndarray
+    signed: bool
+    cmap: str = "auto"
+    opacity: float = 0.5
+
+
+def method_grid(faces: np.ndarray, titles: list[str], columns: list[MapColumn]) -> Figure:
+    """Rows = faces; columns: the face, then each method's map blended over it (mask outlined)."""
+    n, k = len(faces), len(columns)
+    fig = Figure(figsize=(1.9 * (k + 1) + 0.4, 2.1 * n + 0.4), layout="constrained")
+    axes = fig.subplots(n, k + 1, squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(faces[i], cmap="gray", vmin=0, vmax=255)
+        axes[i, 0].set_title(titles[i], fontsize=7)
+        axes[i, 0].set_xticks([])
+        axes[i, 0].set_yticks([])
+        for j, col in enumerate(columns, start=1):
+            draw_overlay(fig, axes[i, j], faces[i], col.maps[i], signed=col.signed, cmap=col.cmap,
+                         opacity=col.opacity, mask=col.masks[i], title=col.title if i == 0 else "", bar=False)
     return fig
 
 

@@ -57,22 +57,27 @@ class ExplainCommand(click.Command):
                 formatter.write_text("`ferviz plugins` lists the installed explainers; `ferviz explain --method "
                                      "NAME --help` (or `ferviz plugins show NAME`) shows one's options.")
             return
+        from ferviz.compare import split_methods
         from ferviz.explain import get_explainer
 
         try:
-            cls = get_explainer(method)
+            classes = [get_explainer(name) for name in split_methods(method)]
         except FervizError as exc:
             formatter.write_paragraph()
             formatter.write_text(str(exc))
             return
-        with formatter.section(f"Options of {cls.name} (-p key=value; needs {cls.needs})"):
-            formatter.write_text(cls.summary)
-            formatter.write_paragraph()
-            formatter.write_dl(option_rows(cls) or [("(none)", "")])
+        for cls in classes:
+            prefix = f"; -p {cls.name}.KEY=VALUE for it alone" if len(classes) > 1 else ""
+            with formatter.section(f"Options of {cls.name} (-p key=value{prefix}; needs {cls.needs})"):
+                formatter.write_text(cls.summary)
+                formatter.write_paragraph()
+                formatter.write_dl(option_rows(cls) or [("(none)", "")])
 
 
 @main.command(cls=ExplainCommand)
-@click.option("--method", "-m", default=None, help="Explainer name (ferviz plugins lists them).")
+@click.option("--method", "-m", default=None,
+              help="Explainer name (ferviz plugins lists them), or several per-image ones separated by commas "
+                   "(saliency,grad-cam): one side-by-side grid, one folder.")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file to explain.")
 @click.option("--data", default=None, help="Data source (as for ferviz train), for data-set methods or to pick faces.")
 @click.option("--split", default=None, help="Split of --data.  " + SPLIT_DEFAULT)
@@ -84,7 +89,8 @@ class ExplainCommand(click.Command):
 @click.option("--target", default="predicted", show_default=True,
               help="Class to explain per image: predicted, true (needs labels) or a class name.")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A method option (repeatable); --method NAME --help lists them.")
+              help="A method option (repeatable); --method NAME --help lists them. With several methods KEY "
+                   "goes to each method that has it; METHOD.KEY to that one alone.")
 @click.option("--format", "fmt", type=click.Choice(FIGURE_FORMATS), default="png", show_default=True,
               help="Figure file format.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for noise starts and jitter.")
@@ -96,31 +102,36 @@ class ExplainCommand(click.Command):
 @overwrite_option("a previous explanation in --out")
 def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, skip_bad, device,
             out, overwrite, **load_options):
-    """Explain a checkpoint with one explainer; print the files written.
+    """Explain a checkpoint with one explainer, or several side by side; print the files written.
 
     \b
     ferviz explain -m saliency --checkpoint seed.pt --data synthetic --per-class 2 --out out/sal
     ferviz explain -m confusion --checkpoint seed.pt --data fer2013.csv --split private-test --out out/cm
     ferviz explain -m filter-ascent --checkpoint seed.pt -p layer=features.relu2 --out out/filters
+    ferviz explain -m saliency,grad-cam,integrated-gradients --checkpoint seed.pt --image face.jpg --out out/all
     """
-    from ferviz.explain import get_explainer, parse_key_values, parse_options, save
+    from ferviz.compare import combine, plan_methods, split_methods
+    from ferviz.explain import parse_key_values, save
     from ferviz.explain_parallel import run_distributed, workers
 
     check_target(out, folder=True, overwrite=overwrite, owner="manifest.json")
-    cls = get_explainer(_required_method(method))
-    given = parse_key_values(params)
-    parse_options(cls, given)  # bad options fail here, before anything is loaded
-    check_inputs(cls, data, image_files)
+    plan = plan_methods(split_methods(_required_method(method)), parse_key_values(params))  # bad options fail here
+    for cls, _ in plan.values():
+        check_inputs(cls, data, image_files)
     model = load_from_options(checkpoint, load_options, device=resolve(device))
-    explainer = cls(model, **given)  # options that depend on the model (layers) are checked here
-    request = build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad)
-    echo_err(f"{cls.name}: {describe(request)}, checkpoint {checkpoint} "
+    # options that depend on the model (layers) are checked here, before any method runs
+    explainers = [cls(model, **options) for cls, options in plan.values()]
+    request = build_request(type(explainers[0]), model, data, split, image_files, per_class, target, seed, skip_bad)
+    echo_err(f"{', '.join(plan)}: {describe(request)}, checkpoint {checkpoint} "
              f"({model.arch or 'model'}, {len(model.class_names)} classes)")
-    request.progress = terminal_progress(cls.name)
     with workers(model) as driver:  # under torchrun: rank 0 drives, the others compute shares
         if not driver:
             return
-        explanation = run_distributed(explainer, request)
+        explanations = {}
+        for explainer in explainers:
+            request.progress = terminal_progress(explainer.name)
+            explanations[explainer.name] = run_distributed(explainer, request)
+        explanation = combine(explanations, model, request)
     inputs = {"data": data, "split": split, "target": target, "per_class": per_class,
               "images": [str(p) for p in image_files]}
     manifest = save(explanation, out, fmt, extra={"inputs": inputs}, overwrite=overwrite)
