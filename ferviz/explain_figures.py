@@ -26,6 +26,15 @@ COLOUR_MAPS = ("auto", "RdBu_r", "coolwarm", "bwr", "seismic", "PiYG",
                "inferno", "magma", "hot", "viridis", "jet", "turbo", "gray")
 
 
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    """A Figure as PNG bytes: what Jupyter shows inline for an object with ``_repr_png_``."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def pages(n: int, per_page: int = ROWS_PER_FIGURE) -> list[slice]:
     """Slices of range(n), `per_page` at a time."""
     return [slice(s, min(s + per_page, n)) for s in range(0, n, per_page)]

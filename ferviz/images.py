@@ -47,6 +47,17 @@ class Faces:
     def __array__(self, dtype=None, copy=None):
         return self.images if dtype is None else self.images.astype(dtype)
 
+    def figure(self, columns: int = 8):
+        """The faces in a grid, titled by id (a matplotlib Figure)."""
+        from ferviz.explain_figures import image_grid
+
+        return image_grid(self.images.astype(np.float32), self.ids, columns=columns)
+
+    def _repr_png_(self) -> bytes:
+        from ferviz.explain_figures import figure_png
+
+        return figure_png(self.figure())
+
 
 def image_files(folder: Path) -> list[Path]:
     """The image files directly inside `folder`, sorted by name (hidden files left out)."""
