@@ -46,7 +46,7 @@ def methods() -> list[str]:
     return sorted(name for name, cls in registry.explainers().items() if cls.needs == "images")
 
 
-def as_faces(model, faces) -> Faces:
+def as_faces(model, faces, find: str | None = None) -> Faces:
     """`faces` as Faces at the model's input size: Faces as they are, a (N, H, W) stack of face
     images converted one by one like any array, anything else read by :func:`read_images`."""
     if isinstance(faces, Faces):
@@ -55,7 +55,7 @@ def as_faces(model, faces) -> Faces:
         size = model.input_size
         images = np.stack([array_face(face, f"faces[{i}]", size) for i, face in enumerate(faces)])
         return Faces(images, [f"#{i}" for i in range(len(images))])
-    return read_images(faces, model=model)
+    return read_images(faces, model=model, faces=find)
 
 
 def _options(names: list[str], options: dict | None) -> dict:
@@ -89,17 +89,20 @@ def _targets(model, target, faces: Faces) -> np.ndarray:
 
 
 def explain_faces(model, faces, methods="saliency", *, target="predicted", options: dict | None = None,
-                  seed: int = 0) -> "Result":
+                  seed: int = 0, find: str | None = None) -> "Result":
     """Explain `faces` with one method or several side by side; a :class:`Result`.
 
     faces: :class:`~ferviz.images.Faces`, image paths or folders, arrays (read like the CLI's
     ``--image``). methods: a name, a list, or ``"saliency,grad-cam"``. target: ``"predicted"``,
     a class name, or one class (index or name) per face. options: method options by name
     (``{"steps": 16}``); with several methods a plain key goes to every method that has it, and
-    ``{"grad-cam": {"layer": "features.conv4"}}`` to one. Every option is checked first.
+    ``{"grad-cam": {"layer": "features.conv4"}}`` to one. Every option is checked first. find:
+    how photos become faces when `faces` are paths or arrays (``detect``, ``center``, ``none``;
+    the default as in :func:`~ferviz.images.read_images`).
     """
     from ferviz.compare import combine, plan_methods, split_methods
     from ferviz.explain import Request
+    from ferviz.faces import add_photo_overview
 
     names = split_methods(methods) if isinstance(methods, str) else split_methods(",".join(methods))
     plan = plan_methods(names, _options(names, options))
@@ -108,10 +111,12 @@ def explain_faces(model, faces, methods="saliency", *, target="predicted", optio
             raise OptionError(f"{name} needs {cls.needs}, not faces: run it with "
                               f"ferviz.explain.run_explainer({name!r}, model, ...)")
     explainers = {name: cls(model, **opts) for name, (cls, opts) in plan.items()}
-    faces = as_faces(model, faces)
+    faces = as_faces(model, faces, find)
     request = Request(images=faces.images, targets=_targets(model, target, faces), ids=faces.ids, seed=seed)
     per_method = {name: e.run(request) for name, e in explainers.items()}
-    return Result(combine(per_method, model, request), per_method, faces)
+    combined = combine(per_method, model, request)
+    add_photo_overview(combined, faces)  # faces found in photos: their boxes, and the photos with them
+    return Result(combined, per_method, faces)
 
 
 @dataclass

@@ -172,6 +172,27 @@ def method_grid(faces: np.ndarray, titles: list[str], columns: list[MapColumn]) 
     return fig
 
 
+def photo_overview(photos: list[tuple[str, np.ndarray, list, list[str]]]) -> Figure:
+    """One panel per photo (title, (H, W) uint8 gray, boxes (left, top, right, bottom), labels):
+    the photo with each face's box and its label (number, class, probability) above it."""
+    from matplotlib.patches import Rectangle
+
+    n = len(photos)
+    fig = Figure(figsize=(6.4, 4.6 * n), layout="constrained")
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    for ax, (title, photo, boxes, labels) in zip(axes, photos):
+        ax.imshow(photo, cmap="gray", vmin=0, vmax=255)
+        for (left, top, right, bottom), label in zip(boxes, labels):
+            ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="yellow",
+                                   linewidth=1.5))
+            ax.text(left, top - 3, label, color="black", fontsize=8, va="bottom",
+                    bbox={"facecolor": "yellow", "edgecolor": "none", "pad": 1.5})
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
 def image_grid(images: np.ndarray, titles: list[str], *, columns: int = 8, suptitle: str = "") -> Figure:
     """A grid of (N, H, W) float images, each contrast-stretched on its own."""
     n = len(images)

@@ -17,6 +17,7 @@ non-square array is center-cropped exactly as a non-square file is (never stretc
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -24,18 +25,28 @@ from typing import Iterable
 import numpy as np
 
 from ferviz.data.archive import MAX_MEMBER_BYTES
-from ferviz.data.imagefolder import SIZE, decode_image, is_image_name, quiet_pillow, square_face, to_gray
-from ferviz.errors import DataError
+from ferviz.data.imagefolder import (SIZE, decode_image, decode_photo, is_image_name, quiet_pillow, square_face,
+                                     to_gray)
+from ferviz.errors import DataError, DataWarning
+from ferviz.faces import MARGIN
 
 
 @dataclass
 class Faces:
     """Faces ready for a model: images (N, S, S) uint8, one id per face (the file name, or
-    ``array:K`` for the K-th array given) and the source each face came from (path or id)."""
+    ``array:K`` for the K-th array given; ``NAME#K`` for the K-th face found in a photo) and the
+    source each face came from (path or id). boxes, crops: (N, 4) (left, top, right, bottom) in
+    the source's pixels, the face's box and the square cut out (see :mod:`ferviz.faces`).
+    photos: source -> (H, W) uint8 gray photo, for the photos where faces were detected.
+    detector: the detector's name, if one ran."""
 
     images: np.ndarray
     ids: list[str]
     sources: list[str] = field(default_factory=list)
+    boxes: np.ndarray | None = None
+    crops: np.ndarray | None = None
+    photos: dict[str, np.ndarray] | None = None
+    detector: str = ""
 
     def __post_init__(self):
         if not self.sources:
@@ -138,28 +149,54 @@ def _expand(sources) -> list:
     return out
 
 
-def read_images(sources: str | os.PathLike | np.ndarray | Iterable, *, model=None,
-                size: int | None = None) -> Faces:
-    """Faces from image files, folders (the images directly inside) and arrays, in order.
+def _gray(src, k: int):
+    """(name, where, mode-L Pillow image) of one expanded source."""
+    if isinstance(src, Path):
+        return src.name, str(src), decode_photo(read_file_bytes(src), str(src))
+    name = f"image:{k}" if hasattr(src, "getbands") else f"array:{k}"
+    with quiet_pillow():
+        gray, _ = to_gray(src if hasattr(src, "getbands") else array_image(src, name))
+    return name, name, gray
+
+
+def read_images(sources: str | os.PathLike | np.ndarray | Iterable, *, model=None, size: int | None = None,
+                faces: str | None = None, margin: float = MARGIN, skip_bad: bool = False) -> Faces:
+    """Faces from image files, folders (the images directly inside), Pillow images and arrays, in order.
 
     The size is `size`, else the `model`'s input size, else 48. Files and arrays are converted
-    by the same rules (module docstring). Raises DataError naming the bad file or array.
+    by the same rules (module docstring). `faces` is ``detect``, ``center`` or ``none``, or None
+    for detect when a face detector is installed, else center (see :mod:`ferviz.faces`); photos
+    may give several faces each, `margin` widens their crops. Raises DataError naming the bad file
+    or array; with `skip_bad` unreadable files are skipped with one warning instead.
     """
+    from ferviz.faces import detector, find_faces, photo_side, resolve_mode, warn_without_detector
+
     size = int(size or getattr(model, "input_size", None) or SIZE)
-    images, ids, where = [], [], []
+    mode = resolve_mode(faces)
+    images, ids, where, boxes, crops, photos, bad, large = [], [], [], [], [], {}, [], 0
     for k, src in enumerate(_expand(sources)):
-        if isinstance(src, Path):
-            images.append(read_image_file(src, size))
-            ids.append(src.name)
-            where.append(str(src))
-        elif hasattr(src, "getbands"):  # a Pillow image
-            with quiet_pillow():
-                gray, _ = to_gray(src)
-                images.append(square_face(gray, size))
-            ids.append(f"image:{k}")
-            where.append(ids[-1])
-        else:
-            images.append(array_face(src, f"array:{k}", size))
-            ids.append(f"array:{k}")
-            where.append(ids[-1])
-    return Faces(np.stack(images), ids, where)
+        try:
+            name, source, gray = _gray(src, k)
+            found = find_faces(gray, source, size, mode, margin)
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            bad.append(str(exc))
+            continue
+        large += min(gray.size) > photo_side(size)
+        for j, face in enumerate(found, start=1):
+            images.append(face.face)
+            ids.append(f"{name}#{j}" if face.detected else name)
+            where.append(source)
+            boxes.append(face.box)
+            crops.append(face.crop)
+        if found[0].detected:
+            photos[source] = np.asarray(gray, dtype=np.uint8)
+    warn_without_detector(faces, large)
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image{'s' if len(bad) != 1 else ''} "
+                      f"(first: {bad[0]})", DataWarning, stacklevel=2)
+    if not images:
+        raise DataError(f"none of the images could be read ({bad[0]})")
+    return Faces(np.stack(images), ids, where, np.asarray(boxes, dtype=np.int64), np.asarray(crops, dtype=np.int64),
+                 photos, detector().name if photos else "")

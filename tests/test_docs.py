@@ -15,9 +15,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from PIL import Image
+
 from ferviz import registry
 from ferviz.checkpoint import LoadedModel, load_checkpoint
 from ferviz.cli import main
+
+from tests.photos import committed_faces, compose
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "plugins.md").read_text()
@@ -106,6 +110,8 @@ def test_every_python_block_of_the_api_guide_runs_in_order(tmp_path, capsys):
     assert len(blocks) == doc.count("```python") >= 5
     shutil.copytree(TEST_FACES, tmp_path / "faces", ignore=shutil.ignore_patterns("*.md"))
     shutil.copy(TEST_FACES / "happy-10019449.png", tmp_path / "face.png")
+    photo, _ = compose(committed_faces()[1::3], seed=4)  # four real faces pasted into a photo
+    Image.fromarray(photo).save(tmp_path / "group.jpg", quality=95)
     namespace: dict = {"__name__": "docs_api"}
     cwd = os.getcwd()
     os.chdir(tmp_path)
@@ -117,7 +123,7 @@ def test_every_python_block_of_the_api_guide_runs_in_order(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "13 (13, 48, 48) ['face.png', 'angry-10118481.png', 'angry-10120469.png']" in printed
     assert "['saliency', 'grad-cam', 'integrated-gradients']" in printed and "(13, 8, 8)" in printed
-    assert "['happy', 'happy']" in printed
+    assert "['happy', 'happy']" in printed and "opencv-haar" in printed and "['compare', 'photos'] (4, 4)" in printed
     assert (tmp_path / "grad-cam.png").is_file() and (tmp_path / "out" / "grad-cam" / "manifest.json").is_file()
     result = namespace["result"]
     assert len(result._repr_png_()) > 1000 and result._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -103,17 +103,27 @@ def decode_image(data: bytes, where: str, size: int = SIZE, *, transparent: list
     black, has its ``where`` added to `transparent` (the reader then warns once for all);
     without that list a DataWarning says so at once.
     """
+    return _decoded(data, where, size, transparent)
+
+
+def decode_photo(data: bytes, where: str, *, transparent: list[str] | None = None) -> Image.Image:
+    """A whole image file as a mode-L Pillow image: steps 1-3 of the module docstring, no crop or
+    resize (face detection looks for faces in it). Errors and warnings as in `decode_image`."""
+    return _decoded(data, where, None, transparent)
+
+
+def _decoded(data: bytes, where: str, size: int | None, transparent: list[str] | None):
     with quiet_pillow():
         out, composited = _decode(data, where, size)
     if composited:
         if transparent is not None:
             transparent.append(where)
         else:
-            warnings.warn(f"{where}: transparent pixels were composited over black", DataWarning, stacklevel=2)
+            warnings.warn(f"{where}: transparent pixels were composited over black", DataWarning, stacklevel=3)
     return out
 
 
-def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
+def _decode(data: bytes, where: str, size: int | None) -> tuple[np.ndarray | Image.Image, bool]:
     try:
         with Image.open(io.BytesIO(data), formats=_pillow_formats()) as im:
             w, h = im.size
@@ -127,6 +137,8 @@ def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
             if orientation not in (None, 1):
                 im = ImageOps.exif_transpose(im)
             im, composited = to_gray(im)
+            if size is None:
+                return im.copy(), composited  # a copy: the file closes when the block ends
             out = square_face(im, size)
     except DataError:
         raise

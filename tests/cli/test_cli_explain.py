@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ferviz import registry
 from ferviz.cli import main
 
 BUILTINS = ("confusion", "filter-ascent", "integrated-gradients", "saliency")
@@ -19,11 +18,7 @@ def lists_builtins(text: str) -> bool:
     return all(name in text for name in BUILTINS)
 
 
-@pytest.fixture(autouse=True)
-def clean_registry():
-    registry.reset()
-    yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("clean_registry")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
