@@ -647,6 +647,20 @@ def precision_option() -> Option:
                   "against fp32 in the tests); auto: bf16 where native, else fp32", choices=PRECISIONS)
 
 
+def figure_options(opacity: float = 0.5) -> tuple[Option, ...]:
+    """The `style`, `opacity` and `cmap` options of an attribution explainer's figures."""
+    from ferviz.explain_figures import COLOUR_MAPS, STYLES
+
+    return (
+        Option("style", str, "overlay", "overlay: the map blended over the face, mask outlined; panels: the "
+               "face, the raw map and the masked face side by side", choices=STYLES),
+        Option("opacity", float, opacity, "overlay: how strongly the map covers the face (0: not at all)",
+               min=0.0, max=1.0),
+        Option("cmap", str, "auto", "overlay colour map; auto: diverging RdBu_r around 0 for signed maps, "
+               "sequential inferno for unsigned ones", choices=COLOUR_MAPS),
+    )
+
+
 def region_mask(maps: np.ndarray, threshold: float, *, rule: str = "max", smooth: float = 0.0,
                 positive: bool = False) -> np.ndarray:
     """(N, H, W) bool: where each map is high, by `rule` (see MASK_RULES), after a `smooth` blur.
@@ -691,26 +705,35 @@ def attribution_explanation(explainer: Explainer, request: Request, maps: np.nda
 
     The mask follows the explainer's ``threshold`` option and, where it declares them (see
     :func:`mask_options`), its ``mask`` rule and ``smooth`` blur; with `positive` only pixels
-    whose map is above zero. The figures are pages of three panels per face (face, map, the
-    face kept where the mask holds and greyed out elsewhere), named after the explainer.
+    whose map is above zero. The figures, named after the explainer, are pages of one row per
+    face: by default (``style`` option overlay, see :func:`figure_options`) the face and the map
+    blended over it with the mask outlined; with ``style=panels`` the face, the raw map and the
+    face kept where the mask holds and greyed out elsewhere.
     Arrays: `key` (the maps), ``mask``, ``images``, ``targets`` and `arrays`; summary:
-    `summary` plus one record per image.
+    `summary` plus one record per image; meta: ``attribution`` (which array is the map, whether it
+    is signed, its title), which :mod:`ferviz.compare` reads to set methods side by side.
     """
-    from ferviz.explain_figures import attribution_grid, page_names
+    from ferviz.explain_figures import attribution_grid, overlay_grid, page_names
 
     opts = explainer.opts
     faces = display_images(explainer.model, request.images)
     mask = region_mask(maps, opts.threshold, rule=getattr(opts, "mask", "max"),
                        smooth=getattr(opts, "smooth", 0.0), positive=positive)
-    masked = greyed_out(faces, mask)
     records = image_records(explainer.model, request) if records is None else records
-    figures = {
-        name: attribution_grid(faces[part], maps[part], masked[part], [record_title(r) for r in records[part]],
-                               signed=signed, map_title=map_title, mask_title=mask_title or describe_mask(opts))
-        for name, part in page_names(explainer.name, len(faces))
-    }
+    mask_title = mask_title or describe_mask(opts)
+    figures = {}
+    for name, part in page_names(explainer.name, len(faces)):
+        titles = [record_title(r) for r in records[part]]
+        if getattr(opts, "style", "overlay") == "panels":
+            figures[name] = attribution_grid(faces[part], maps[part], greyed_out(faces[part], mask[part]), titles,
+                                             signed=signed, map_title=map_title, mask_title=mask_title)
+        else:
+            figures[name] = overlay_grid(faces[part], maps[part], mask[part], titles, signed=signed,
+                                         map_title=map_title, mask_title=mask_title,
+                                         cmap=getattr(opts, "cmap", "auto"), opacity=getattr(opts, "opacity", 0.5))
     return Explanation(
         arrays={key: maps, **(arrays or {}), "mask": mask, "images": faces, "targets": request.targets},
         figures=figures,
         summary={**(summary or {}), "images": records},
+        meta={"attribution": {"array": key, "signed": signed, "title": map_title}},
     )

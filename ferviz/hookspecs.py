@@ -69,6 +69,19 @@ def register_pretrained(register):
     """
 
 
+@hookspec
+def register_face_detectors(register):
+    """Register face detectors, which find the faces in ordinary photos (``--faces detect``).
+
+    Call ``register(detector)`` once per detector: an object with a ``name``, a one-line
+    ``summary`` and ``detect(gray) -> list[(left, top, width, height)]``, where ``gray`` is an
+    (H, W) uint8 photo and each box a face in its pixels. ferviz turns each box into a square
+    crop with a margin and converts it by the usual rules. A detector that needs a package it
+    lacks should not register. With several detectors, one that is not built in is used (a
+    better one installed wins over ferviz's own); see :mod:`ferviz.faces`.
+    """
+
+
 @hookspec(firstresult=True)
 def load_checkpoint(path, options):
     """Load a checkpoint file whose format ferviz does not know itself.

@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "ferviz.plugins.guided_backprop",
     "ferviz.plugins.metrics",
     "ferviz.plugins.keras_h5",
+    "ferviz.plugins.face_opencv",
 )
 DISABLE_ENV = "FERVIZ_DISABLE_PLUGINS"
 
@@ -169,12 +170,17 @@ def pretrained() -> Registry:
     return _collect("register_pretrained", "pretrained model", lambda entry: entry.name)
 
 
+def face_detectors() -> Registry:
+    """Face detector name -> detector (see hook ``register_face_detectors``)."""
+    return _collect("register_face_detectors", "face detector", lambda detector: detector.name)
+
+
 def registrations() -> dict[str, dict[str, list[str]]]:
     """plugin name -> {hook kind -> names it registered}, for `ferviz plugins`."""
     out: dict[str, dict[str, list[str]]] = {}
     for kind, reg in (("models", models()), ("explainers", explainers()),
                       ("data sources", data_readers()), ("metrics", metrics()),
-                      ("pretrained", pretrained())):
+                      ("pretrained", pretrained()), ("face detectors", face_detectors())):
         for name, plugin in reg.owner.items():
             out.setdefault(plugin, {}).setdefault(kind, []).append(name)
     return out

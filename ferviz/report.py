@@ -162,10 +162,11 @@ class ReportContext:
         batch = {"precision": "auto"} if any(o.name == "precision" for o in cls.options) else {}
         return {**batch, **(cls.quick_options if self.config.quick else {}), **self.params.get(name, {})}
 
-    def explainer(self, name: str, **fixed):
+    def explainer(self, name: str, defaults: dict | None = None, **fixed):
+        """Explainer `name` on the first model: `defaults`, then the user's -p options, then `fixed`."""
         from ferviz import registry
 
-        return registry.explainers()[name](self.models[0], **{**self.options(name), **fixed})
+        return registry.explainers()[name](self.models[0], **{**(defaults or {}), **self.options(name), **fixed})
 
     def save_figure(self, figure: Figure, name: str) -> str:
         filename = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name) + ".png"

@@ -59,7 +59,8 @@ def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Se
         section.notes.append("no faces to explain")
         return section
     with ctx.work(cost, method) as progress:
-        exp = run_distributed(ctx.explainer(method), Request(  # spread over torchrun workers, if any
+        # the report's own figures are the original report's panels (its captions describe them)
+        exp = run_distributed(ctx.explainer(method, defaults={"style": "panels"}), Request(  # spread over torchrun workers, if any
             images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids, seed=ctx.config.seed,
             progress=progress))
     options = exp.meta["options"]

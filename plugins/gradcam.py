@@ -33,7 +33,7 @@ from torch import nn
 
 from ferviz.checkpoint import layer_outputs
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
                             describe_mask)
 from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
@@ -88,6 +88,7 @@ def _layer_options(default_threshold: float) -> tuple[Option, ...]:
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
         Option("threshold", float, default_threshold, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
 
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
-                            in_precision, precision_option)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
+                            folded, in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 
@@ -57,6 +57,7 @@ class GuidedBackprop(Explainer):
         precision_option(),
         Option("threshold", float, 0.3, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
 
     @in_precision

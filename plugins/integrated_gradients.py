@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks,
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
                             describe_mask, folded, gaussian_blur, image_records, mask_options)
 from ferviz.registry import hookimpl
 
@@ -64,6 +64,7 @@ class IntegratedGradients(Explainer):
         Option("internal_batch_size", int, 512, "images x steps per forward pass inside Captum", min=1),
         Option("batch_size", int, 32, "images attributed per Captum call", min=1),
         *mask_options(0.7, "zscore", 2.0),
+        *figure_options(),
     )
     quick_options = {"steps": 8}
 

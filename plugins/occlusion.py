@@ -33,7 +33,7 @@ from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
 from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, describe_mask,
-                            folded, gaussian_blur, in_precision, precision_option)
+                            figure_options, folded, gaussian_blur, in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")
@@ -55,6 +55,7 @@ class Occlusion(Explainer):
         precision_option(),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
     quick_options = {"patch": 16, "stride": 8}  # tiles inputs of 48, 56, 64, 96, 112, 128... pixels
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, describe_mask,
-                            folded, mask_options)
+                            figure_options, folded, mask_options)
 from ferviz.registry import hookimpl
 
 
@@ -54,6 +54,7 @@ class Saliency(Explainer):
     needs = "images"
     options = (
         *mask_options(0.7, "zscore", 2.0),
+        *figure_options(),
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
     )
 

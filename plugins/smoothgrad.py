@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, folded,
-                            in_precision, precision_option)
+from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
+                            folded, in_precision, precision_option)
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")
@@ -66,6 +66,7 @@ class SmoothGrad(Explainer):
         precision_option(),
         Option("threshold", float, 0.5, "mask keeps pixels whose map is >= threshold x the maximum",
                min=0.0, max=1.0),
+        *figure_options(),
     )
     quick_options = {"samples": 3, "steps": 4}
 

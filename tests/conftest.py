@@ -61,6 +61,17 @@ def interruptible(cmd: list[str], **kwargs):
     return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
+@pytest.fixture
+def clean_registry():
+    """The plugin manager and registries rebuilt before and after the test (for tests that
+    register or unregister plugins in-process)."""
+    from ferviz import registry
+
+    registry.reset()
+    yield registry
+    registry.reset()
+
+
 def make_loaded(arch: str = "seed-vgg", seed: int = 0, **arch_args) -> LoadedModel:
     torch.manual_seed(seed)
     args = {"num_classes": 7, "in_channels": 1, **arch_args}

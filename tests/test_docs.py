@@ -1,9 +1,12 @@
-"""docs/plugins.md's complete examples run as written: the model plugin and the Keras reader."""
+"""The docs' examples run as written: docs/plugins.md's model plugin and Keras reader, and every
+python block of docs/api.md."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import types
 from pathlib import Path
 
@@ -12,13 +15,23 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from PIL import Image
+
 from ferviz import registry
 from ferviz.checkpoint import LoadedModel, load_checkpoint
 from ferviz.cli import main
 
+from tests.photos import committed_faces, compose
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "plugins.md").read_text()
 DATA = "synthetic:count=70,val=14,test=14"
+TEST_FACES = ROOT / "tests" / "assets" / "faces"
+
+
+def python_blocks(doc: str) -> list[str]:
+    """Every ```python block of a markdown text, in order."""
+    return re.findall(r"^```python\n(.*?)^```", doc, re.S | re.M)
 
 
 def block(marker: str) -> str:
@@ -89,3 +102,29 @@ def test_the_keras_reader_in_the_docs_is_the_shipped_one_and_runs(tmp_path):
     torch.save({"w": torch.zeros(1)}, other)
     assert reader.load_checkpoint(path=other, options={}) is None  # not HDF5: another reader's turn
     assert load_checkpoint(path, classes="fer2013", normalize="signed").arch == "keras-h5"  # and ferviz uses it
+
+
+def test_every_python_block_of_the_api_guide_runs_in_order(tmp_path, capsys):
+    pytest.importorskip("cv2", reason='its photo example needs the faces extra: pip install -e ".[test,faces]"')
+    doc = (ROOT / "docs" / "api.md").read_text()
+    blocks = python_blocks(doc)
+    assert len(blocks) == doc.count("```python") >= 5
+    shutil.copytree(TEST_FACES, tmp_path / "faces", ignore=shutil.ignore_patterns("*.md"))
+    shutil.copy(TEST_FACES / "happy-10019449.png", tmp_path / "face.png")
+    photo, _ = compose(committed_faces()[1::3], seed=4)  # four real faces pasted into a photo
+    Image.fromarray(photo).save(tmp_path / "group.jpg", quality=95)
+    namespace: dict = {"__name__": "docs_api"}
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for i, code in enumerate(blocks):
+            exec(compile(code, f"docs/api.md (python block {i + 1})", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    assert "13 (13, 48, 48) ['face.png', 'angry-10118481.png', 'angry-10120469.png']" in printed
+    assert "['saliency', 'grad-cam', 'integrated-gradients']" in printed and "(13, 8, 8)" in printed
+    assert "['happy', 'happy']" in printed and "opencv-haar" in printed and "['compare', 'photos'] (4, 4)" in printed
+    assert (tmp_path / "grad-cam.png").is_file() and (tmp_path / "out" / "grad-cam" / "manifest.json").is_file()
+    result = namespace["result"]
+    assert len(result._repr_png_()) > 1000 and result._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"

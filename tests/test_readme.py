@@ -46,7 +46,9 @@ def test_ci_installs_what_the_browser_test_needs():
     test = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.splitlines()[0]
     extras = re.search(r'-e "\.\[([a-z,-]+)\]"', test).group(1).split(",")
-    assert {"test", "browser-tests", "keras"} <= set(extras)
+    assert {"test", "browser-tests", "keras", "faces"} <= set(extras)  # faces: the detector tests need OpenCV
+    assert re.search(r"^faces =\n    opencv-python-headless", (ROOT / "setup.cfg").read_text(), re.M)
+    assert re.search(r"^opencv-python-headless==4\.", (ROOT / "constraints.txt").read_text(), re.M)
     assert re.search(r"^browser-tests =\n    playwright", (ROOT / "setup.cfg").read_text(), re.M)
     assert re.search(r"^playwright==", (ROOT / "constraints.txt").read_text(), re.M)
     ci = (ROOT / ".ci" / "run").read_text()

@@ -12,14 +12,16 @@ import click
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
-from ferviz.errors import DataError, FervizError, PluginError
+from ferviz.cli.options import (checkpoint_options, device_option, faces_option, load_from_options, overwrite_option,
+                                resolve, SPLIT_DEFAULT)
+from ferviz.errors import FervizError, PluginError
 from ferviz.fileio import FIGURE_FORMATS, check_target
 
 if TYPE_CHECKING:  # torch, numpy and the plugins load only when a command runs, not for --help
     import numpy as np
 
     from ferviz.explain import Explainer, Request
+    from ferviz.images import Faces
 
 #: Images per class explained from --data when --per-class is not given.
 DEFAULT_PER_CLASS = 2
@@ -57,22 +59,27 @@ class ExplainCommand(click.Command):
                 formatter.write_text("`ferviz plugins` lists the installed explainers; `ferviz explain --method "
                                      "NAME --help` (or `ferviz plugins show NAME`) shows one's options.")
             return
+        from ferviz.compare import split_methods
         from ferviz.explain import get_explainer
 
         try:
-            cls = get_explainer(method)
+            classes = [get_explainer(name) for name in split_methods(method)]
         except FervizError as exc:
             formatter.write_paragraph()
             formatter.write_text(str(exc))
             return
-        with formatter.section(f"Options of {cls.name} (-p key=value; needs {cls.needs})"):
-            formatter.write_text(cls.summary)
-            formatter.write_paragraph()
-            formatter.write_dl(option_rows(cls) or [("(none)", "")])
+        for cls in classes:
+            prefix = f"; -p {cls.name}.KEY=VALUE for it alone" if len(classes) > 1 else ""
+            with formatter.section(f"Options of {cls.name} (-p key=value{prefix}; needs {cls.needs})"):
+                formatter.write_text(cls.summary)
+                formatter.write_paragraph()
+                formatter.write_dl(option_rows(cls) or [("(none)", "")])
 
 
 @main.command(cls=ExplainCommand)
-@click.option("--method", "-m", default=None, help="Explainer name (ferviz plugins lists them).")
+@click.option("--method", "-m", default=None,
+              help="Explainer name (ferviz plugins lists them), or several per-image ones separated by commas "
+                   "(saliency,grad-cam): one side-by-side grid, one folder.")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file to explain.")
 @click.option("--data", default=None, help="Data source (as for ferviz train), for data-set methods or to pick faces.")
 @click.option("--split", default=None, help="Split of --data.  " + SPLIT_DEFAULT)
@@ -84,45 +91,59 @@ class ExplainCommand(click.Command):
 @click.option("--target", default="predicted", show_default=True,
               help="Class to explain per image: predicted, true (needs labels) or a class name.")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A method option (repeatable); --method NAME --help lists them.")
+              help="A method option (repeatable); --method NAME --help lists them. With several methods KEY "
+                   "goes to each method that has it; METHOD.KEY to that one alone.")
 @click.option("--format", "fmt", type=click.Choice(FIGURE_FORMATS), default="png", show_default=True,
               help="Figure file format.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for noise starts and jitter.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images of --data (with one warning).")
+@faces_option
 @checkpoint_options
 @device_option
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Folder for arrays.npz, figures, summary.json and manifest.json (written atomically).")
 @overwrite_option("a previous explanation in --out")
-def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, skip_bad, device,
-            out, overwrite, **load_options):
-    """Explain a checkpoint with one explainer; print the files written.
+def explain(method, checkpoint, data, split, image_files, per_class, target, params, fmt, seed, skip_bad, faces_mode,
+            device, out, overwrite, **load_options):
+    """Explain a checkpoint with one explainer, or several side by side; print the files written.
 
     \b
     ferviz explain -m saliency --checkpoint seed.pt --data synthetic --per-class 2 --out out/sal
     ferviz explain -m confusion --checkpoint seed.pt --data fer2013.csv --split private-test --out out/cm
     ferviz explain -m filter-ascent --checkpoint seed.pt -p layer=features.relu2 --out out/filters
+    ferviz explain -m saliency,grad-cam,integrated-gradients --checkpoint seed.pt --image face.jpg --out out/all
+    ferviz explain -m saliency,grad-cam --checkpoint seed.pt --image group_photo.jpg --faces detect --out out/group
     """
-    from ferviz.explain import get_explainer, parse_key_values, parse_options, save
+    from ferviz.compare import combine, plan_methods, split_methods
+    from ferviz.faces import add_photo_overview
+    from ferviz.explain import parse_key_values, save
     from ferviz.explain_parallel import run_distributed, workers
 
     check_target(out, folder=True, overwrite=overwrite, owner="manifest.json")
-    cls = get_explainer(_required_method(method))
-    given = parse_key_values(params)
-    parse_options(cls, given)  # bad options fail here, before anything is loaded
-    check_inputs(cls, data, image_files)
+    plan = plan_methods(split_methods(_required_method(method)), parse_key_values(params))  # bad options fail here
+    for cls, _ in plan.values():
+        check_inputs(cls, data, image_files)
     model = load_from_options(checkpoint, load_options, device=resolve(device))
-    explainer = cls(model, **given)  # options that depend on the model (layers) are checked here
-    request = build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad)
-    echo_err(f"{cls.name}: {describe(request)}, checkpoint {checkpoint} "
+    # options that depend on the model (layers) are checked here, before any method runs
+    explainers = [cls(model, **options) for cls, options in plan.values()]
+    request, faces = build_request(type(explainers[0]), model, data, split, image_files, per_class, target, seed,
+                                   skip_bad, faces_mode)
+    echo_err(f"{', '.join(plan)}: {describe(request)}, checkpoint {checkpoint} "
              f"({model.arch or 'model'}, {len(model.class_names)} classes)")
-    request.progress = terminal_progress(cls.name)
     with workers(model) as driver:  # under torchrun: rank 0 drives, the others compute shares
         if not driver:
             return
-        explanation = run_distributed(explainer, request)
+        explanations = {}
+        for explainer in explainers:
+            request.progress = terminal_progress(explainer.name)
+            explanations[explainer.name] = run_distributed(explainer, request)
+        explanation = combine(explanations, model, request)
+    if faces is not None:
+        add_photo_overview(explanation, faces)
     inputs = {"data": data, "split": split, "target": target, "per_class": per_class,
               "images": [str(p) for p in image_files]}
+    if faces is not None and faces.photos:
+        inputs["faces"] = {"mode": "detect", "detector": faces.detector, "count": len(faces)}
     manifest = save(explanation, out, fmt, extra={"inputs": inputs}, overwrite=overwrite)
     files = json.loads(manifest.read_text())["files"]
     echo_err(f"wrote {len(files)} files to {out}")
@@ -154,17 +175,31 @@ def describe(request: Request) -> str:
     return f"{len(request.images)} images" if request.images is not None else "model-level"
 
 
-def build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad=False) -> Request:
-    """The Request for `cls` from the command-line inputs (images, targets, data set)."""
+def build_request(cls, model, data, split, image_files, per_class, target, seed, skip_bad=False,
+                  faces_mode=None) -> tuple[Request, Faces | None]:
+    """The Request for `cls` from the command-line inputs (images, targets, data set), and the
+    Faces read from image files or an unlabelled image folder (None for other data)."""
     import numpy as np
 
+    from ferviz.data.sources import unlabelled_images
     from ferviz.explain import Request, resolve_targets, select_per_class
+    from ferviz.images import image_files as files_in, read_images
+
     if cls.needs == "dataset":
         dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
-        return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed)
+        return Request(dataset=select_per_class(dataset, per_class) if per_class else dataset, seed=seed), None
+    faces = None
+    folder = unlabelled_images(data) if data else None
     if image_files:
-        images = np.stack([read_image(p, model.input_size) for p in image_files])
-        labels, ids = None, [p.name for p in image_files]
+        faces = read_images(image_files, model=model, faces=faces_mode)
+    elif folder is not None:
+        files = files_in(folder) if folder.is_dir() else [folder]
+        count = (per_class or DEFAULT_PER_CLASS) * len(model.class_names)
+        if len(files) > count:
+            echo_err(f"{data}: no labels; explaining the first {count} images")
+        faces = read_images(files[:count], model=model, faces=faces_mode, skip_bad=skip_bad)
+    if faces is not None:
+        images, labels, ids = faces.images, None, faces.ids
     elif data:
         dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)
         if dataset.labelled:
@@ -177,9 +212,9 @@ def build_request(cls, model, data, split, image_files, per_class, target, seed,
         ids = ([str(i) for i in dataset.ids] if dataset.ids is not None
                else [f"{dataset.split}:{k}" for k in range(len(images))])
     else:
-        return Request(seed=seed)  # model-level method without inputs
+        return Request(seed=seed), None  # model-level method without inputs
     targets = resolve_targets(model, target, images, labels)
-    return Request(images=images, targets=targets, labels=labels, ids=ids, seed=seed)
+    return Request(images=images, targets=targets, labels=labels, ids=ids, seed=seed), faces
 
 
 def terminal_progress(label: str):
@@ -200,18 +235,6 @@ def _open(spec: str, split: str | None, model, skip_bad: bool = False):
     return select_split(open_source(spec, skip_bad=skip_bad), split, spec, Holdout.of_model(model))
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """An image file as uint8 (size, size) grayscale, converted as every image reader does
-    (EXIF orientation, ITU-R 601 luma, center crop, resize: see ferviz.data.imagefolder)."""
-    from ferviz.data.imagefolder import decode_image
-
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode_image(data, str(path), size)
-
-
 # ----------------------------------------------------------------------------- ferviz plugins
 def plugin_table() -> tuple[list[dict], list[str]]:
     """One row per plugin (loaded, failed, disabled) and the registration conflicts found."""
@@ -222,7 +245,7 @@ def plugin_table() -> tuple[list[dict], list[str]]:
     conflicts: list[str] = []
     for kind, collect in (("models", registry.models), ("explainers", registry.explainers),
                           ("data sources", registry.data_readers), ("metrics", registry.metrics),
-                          ("pretrained", registry.pretrained)):
+                          ("pretrained", registry.pretrained), ("face detectors", registry.face_detectors)):
         try:
             reg = collect()
         except PluginError as exc:  # a duplicate name: report it, keep listing

@@ -101,6 +101,15 @@ def device_option(func):
                         help="Where to run: auto picks CUDA when available.")(func)
 
 
+def faces_option(func):
+    """--faces detect|center|none: how photos become faces (ferviz.faces)."""
+    return click.option("--faces", "faces_mode", type=click.Choice(["detect", "center", "none"]), default=None,
+                        help="How --image files and unlabelled image folders become faces: detect finds every face "
+                             "in a photo (needs pip install \"ferviz[faces]\"), center takes the middle square, "
+                             "none the whole image padded to a square.  [default: detect when a face detector is "
+                             "installed, else center]")(func)
+
+
 def overwrite_option(what: str):
     """--overwrite: replace an existing --out, all of it (see ferviz.fileio for the rule)."""
     return click.option("--overwrite", is_flag=True,

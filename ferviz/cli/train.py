@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from ferviz.cli import EXIT_INTERRUPTED, echo_err, main
-from ferviz.cli.options import (checkpoint_options, device_option, load_from_options, overwrite_option, resolve,
-                                set_threads, SPLIT_DEFAULT, training_options)
+from ferviz.cli.options import (checkpoint_options, device_option, faces_option, load_from_options, overwrite_option,
+                                resolve, set_threads, SPLIT_DEFAULT, training_options)
 from ferviz.fileio import check_target
 
 #: What a bare `ferviz train` does: a budget that finishes in a few minutes on 2 CPU cores.
@@ -158,6 +158,20 @@ def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_op
         click.echo(f"  most confused: {pairs or 'none'}")
 
 
+def _predict_inputs(data, split, skip_bad, models, faces_mode):
+    """(images, ids) to predict: the faces of an unlabelled image folder or photo (found by
+    --faces), else the chosen split of the data source."""
+    from ferviz.data.sources import unlabelled_images
+    from ferviz.images import read_images
+
+    folder = unlabelled_images(data)
+    if folder is not None:
+        faces = read_images(folder, model=models[0], faces=faces_mode, skip_bad=skip_bad)
+        return faces.images, faces.ids
+    dataset = _eval_split(data, split, skip_bad, models)
+    return dataset.images, (dataset.ids if dataset.ids is not None else range(len(dataset)))
+
+
 @main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", required=True, help="Data source; labels, if any, are ignored.")
@@ -167,14 +181,16 @@ def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_op
 @click.option("--label-format", type=click.Choice(["index", "name"]), default="index", show_default=True,
               help="index: FER2013's 0-6 codes (Kaggle); name: the class name.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing.")
+@faces_option
 @checkpoint_options
 @device_option
-def predict(checkpoints, data, split, out, overwrite, label_format, skip_bad, device, **load_options):
+def predict(checkpoints, data, split, out, overwrite, label_format, skip_bad, faces_mode, device, **load_options):
     """Predict labels with CHECKPOINTS (an ensemble when several) and write id,label CSV.
 
     With --label-format index, labels are FER2013 codes (angry=0 ... neutral=6), whatever the
     model's own class order. Kaggle's unlabelled test.csv (header pixels, or id,pixels) works as
-    --data; its id column, if any, gives the ids.
+    --data; its id column, if any, gives the ids. A folder of photos (or one photo) works too:
+    with --faces detect each face found is one row, its id FILE#K (faces numbered left to right).
     """
     from ferviz import FER2013_CLASSES
     from ferviz.errors import OptionError
@@ -186,9 +202,8 @@ def predict(checkpoints, data, split, out, overwrite, label_format, skip_bad, de
     names = check_same_classes(models)
     if label_format == "index" and not set(names) <= set(FER2013_CLASSES):
         raise OptionError(f"the model's classes {list(names)} are not FER2013's; use --label-format name")
-    dataset = _eval_split(data, split, skip_bad, models)
-    predicted = ensemble_proba(models, dataset.images).argmax(axis=1)
-    ids = dataset.ids if dataset.ids is not None else range(len(dataset))
+    images, ids = _predict_inputs(data, split, skip_bad, models, faces_mode)
+    predicted = ensemble_proba(models, images).argmax(axis=1)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "label"])

@@ -43,12 +43,13 @@ import numpy as np
 
 from ferviz import FER2013_CLASSES
 from ferviz.data import Dataset, cache
-from ferviz.data.archive import MAX_MEMBER_BYTES, DirTree, MemberError, TarTree, archive_kind, open_tree, suffix
+from ferviz.data.archive import DirTree, MemberError, TarTree, archive_kind, open_tree, suffix
 from ferviz.data.csvfast import FERPLUS_COLUMNS, FERPLUS_TO_FER, parse_fer_csv, parse_ferplus
 from ferviz.data.npzfile import load_npz, save_npz  # noqa: F401  (re-exported)
 from ferviz.data.imagefolder import decode_image, find_layout, is_image_name, looks_labelled
 from ferviz.data.sources import Reader
 from ferviz.errors import DataError, DataWarning
+from ferviz.images import image_files, read_image_file
 
 #: Cap on a CSV's decompressed size inside an archive (FER2013's is about 300 MB).
 MAX_CSV_BYTES = 2 * 2**30
@@ -499,8 +500,7 @@ class UnlabelledReader(Reader):
         if path.is_file():
             files = [path]
         elif path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.is_file() and is_image_name(p.name) and not p.name.startswith("."))
+            files = image_files(path)
         else:
             raise DataError(f"{path}: not a regular file or folder (a device or a pipe?)")
         if not files:
@@ -508,14 +508,8 @@ class UnlabelledReader(Reader):
         images, ids, bad, transparent = [], [], [], []
         for f in files:
             try:
-                with open(f, "rb") as fh:
-                    data = fh.read(MAX_MEMBER_BYTES + 1)
-                if len(data) > MAX_MEMBER_BYTES:
-                    raise DataError(f"{f}: more than {MAX_MEMBER_BYTES:,} bytes; refused (limit per image file)")
-                images.append(decode_image(data, str(f), transparent=transparent))
+                images.append(read_image_file(f, transparent=transparent))
                 ids.append(f.name)
-            except OSError as exc:
-                _fail_or_note(f"{f}: cannot be read ({exc.strerror or exc})", skip_bad, bad)
             except DataError as exc:
                 _fail_or_note(str(exc), skip_bad, bad)
         if not images:

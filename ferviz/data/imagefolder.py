@@ -65,7 +65,7 @@ def split_name(folder: str) -> str:
     return SPLIT_ALIASES.get(folder.lower(), folder.lower())
 
 
-def _to_gray(im: Image.Image) -> tuple[Image.Image, bool]:
+def to_gray(im: Image.Image) -> tuple[Image.Image, bool]:
     """The image in mode L, and whether transparent pixels were composited over black."""
     mode = im.mode
     if mode == "L":
@@ -103,17 +103,27 @@ def decode_image(data: bytes, where: str, size: int = SIZE, *, transparent: list
     black, has its ``where`` added to `transparent` (the reader then warns once for all);
     without that list a DataWarning says so at once.
     """
+    return _decoded(data, where, size, transparent)
+
+
+def decode_photo(data: bytes, where: str, *, transparent: list[str] | None = None) -> Image.Image:
+    """A whole image file as a mode-L Pillow image: steps 1-3 of the module docstring, no crop or
+    resize (face detection looks for faces in it). Errors and warnings as in `decode_image`."""
+    return _decoded(data, where, None, transparent)
+
+
+def _decoded(data: bytes, where: str, size: int | None, transparent: list[str] | None):
     with quiet_pillow():
         out, composited = _decode(data, where, size)
     if composited:
         if transparent is not None:
             transparent.append(where)
         else:
-            warnings.warn(f"{where}: transparent pixels were composited over black", DataWarning, stacklevel=2)
+            warnings.warn(f"{where}: transparent pixels were composited over black", DataWarning, stacklevel=3)
     return out
 
 
-def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
+def _decode(data: bytes, where: str, size: int | None) -> tuple[np.ndarray | Image.Image, bool]:
     try:
         with Image.open(io.BytesIO(data), formats=_pillow_formats()) as im:
             w, h = im.size
@@ -126,16 +136,10 @@ def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
             im.load()
             if orientation not in (None, 1):
                 im = ImageOps.exif_transpose(im)
-            im, composited = _to_gray(im)
-            w, h = im.size
-            if w != h:
-                s = min(w, h)
-                left, top = (w - s) // 2, (h - s) // 2
-                im = im.crop((left, top, left + s, top + s))
-            if im.size != (size, size):
-                method = Image.BOX if im.width > size else Image.BILINEAR
-                im = im.resize((size, size), method)
-            out = np.asarray(im, dtype=np.uint8)
+            im, composited = to_gray(im)
+            if size is None:
+                return im.copy(), composited  # a copy: the file closes when the block ends
+            out = square_face(im, size)
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError,
@@ -150,6 +154,26 @@ def _decode(data: bytes, where: str, size: int) -> tuple[np.ndarray, bool]:
     if out.shape != (size, size):
         raise DataError(f"{where}: decoded to shape {out.shape}, not {size}x{size}")
     return np.array(out, dtype=np.uint8, copy=True), composited
+
+
+def square_face(im: Image.Image, size: int = SIZE, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """(size, size) uint8 array of a mode-L image: steps 4 and 5 of the module docstring.
+
+    Without `box` the image is center-cropped to a square of its shorter side; with `box`
+    (left, top, right, bottom, a square that may reach past the edges, which are then black) that
+    square is cut out instead. Then it is resized as in step 5.
+    """
+    if box is None:
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        box = (left, top, left + s, top + s)
+    if box != (0, 0, *im.size):
+        im = im.crop(box)
+    if im.size != (size, size):
+        method = Image.BOX if im.width > size else Image.BILINEAR
+        im = im.resize((size, size), method)
+    return np.asarray(im, dtype=np.uint8)
 
 
 @contextlib.contextmanager

@@ -64,6 +64,22 @@ def parse_spec(spec: str) -> tuple[str | None, str, dict]:
     return kind, (paths[0] if paths else ""), options
 
 
+def sniff_kind(path: Path) -> str | None:
+    """The kind of the first reader that claims the unprefixed `path`, or None."""
+    from ferviz import registry
+
+    return next((r.kind for r in registry.data_readers().values() if r.sniff(path)), None)
+
+
+def unlabelled_images(spec: str) -> Path | None:
+    """The file or folder of `spec` when it is a source of unlabelled images (kind ``images``,
+    given or sniffed), which ``explain`` and ``predict`` read with face finding; else None."""
+    kind, location, _ = parse_spec(spec)
+    if kind is None and Path(location).exists():
+        kind = sniff_kind(Path(location))
+    return Path(location).expanduser() if kind == "images" and location else None
+
+
 def open_source(spec: str, *, skip_bad: bool = False) -> dict[str, Dataset]:
     """Read every split of a data source. Raises DataError with what and where on failure."""
     from ferviz import registry
@@ -76,11 +92,8 @@ def open_source(spec: str, *, skip_bad: bool = False) -> dict[str, Dataset]:
         if not path.exists():
             raise DataError(f"data source {spec!r}: no such file or folder, and not a known kind "
                             f"({', '.join(sorted(readers))})")
-        for reader in readers.values():
-            if reader.sniff(path):
-                kind = reader.kind
-                break
-        else:
+        kind = sniff_kind(path)
+        if kind is None:
             raise DataError(f"data source {spec!r}: cannot tell what kind of data this is; "
                             f"prefix it with one of: {', '.join(sorted(readers))}")
     reader = readers[kind]

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ferviz import registry
 from ferviz.cli import main
 
 BUILTINS = ("confusion", "filter-ascent", "integrated-gradients", "saliency")
@@ -19,11 +18,7 @@ def lists_builtins(text: str) -> bool:
     return all(name in text for name in BUILTINS)
 
 
-@pytest.fixture(autouse=True)
-def clean_registry():
-    registry.reset()
-    yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("clean_registry")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,8 @@ def test_saliency_on_image_files(tiny_checkpoint, faces, tmp_path):
     with np.load(out / "arrays.npz") as arrays:
         assert arrays["saliency"].shape == (2, 48, 48) and arrays["images"].dtype == np.uint8
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["options"] == {"threshold": 0.5, "mask": "zscore", "smooth": 2.0, "batch_size": 64}
+    assert manifest["options"] == {"threshold": 0.5, "mask": "zscore", "smooth": 2.0, "style": "overlay",
+                                   "opacity": 0.5, "cmap": "auto", "batch_size": 64}
     assert manifest["checkpoint"] == str(tiny_checkpoint) and manifest["inputs"]["images"] == [str(f) for f in faces]
     assert [r["id"] for r in manifest["summary"]["images"]] == ["a.png", "b.jpg"]
 

@@ -53,7 +53,7 @@ def test_default_mask_is_two_standard_deviations_of_the_blurred_map(linear, rand
 
     from ferviz.explain import gaussian_blur
 
-    exp = run_explainer("saliency", linear, images=random_faces.images[:2])
+    exp = run_explainer("saliency", linear, images=random_faces.images[:2], options={"style": "panels"})
     sal, mask = exp.arrays["saliency"], exp.arrays["mask"]
     blurred = gaussian_blur(torch.from_numpy(sal).unsqueeze(1), 2.0)[:, 0].numpy()
     z = (blurred - blurred.mean(axis=(1, 2), keepdims=True)) / blurred.std(axis=(1, 2), keepdims=True)
@@ -82,7 +82,7 @@ def test_batches_do_not_change_the_result(linear, random_faces):
 
 
 def test_long_selections_are_split_into_figure_pages(linear, random_faces):
-    exp = run_explainer("saliency", linear, images=random_faces.images[:10])
+    exp = run_explainer("saliency", linear, images=random_faces.images[:10], options={"style": "panels"})
     assert sorted(exp.figures) == ["saliency-p1", "saliency-p2"]
     assert len(exp.figures["saliency-p1"].axes) == 8 * 3 + 8  # three panels + a colour bar per image
     assert [r["id"] for r in exp.summary["images"]][:2] == ["#0", "#1"]
