@@ -49,6 +49,19 @@ def random_faces() -> Dataset:
     return Dataset(images, labels, FER2013_CLASSES, split="test", source="random")
 
 
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def require_extra(module: str, extra: str):
+    """Import `module`, which ferviz's `extra` installs: outside CI a missing one skips the test,
+    saying which extra to install; under CI (which installs every extra) it fails."""
+    if IN_CI:
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f'the {extra} extra: pip install -c constraints.txt -e ".[test,{extra}]"')
+
+
 def interruptible(cmd: list[str], **kwargs):
     """subprocess.Popen of `cmd` with SIGINT at its default, so Ctrl-C reaches the child's Python.
 

@@ -21,6 +21,7 @@ from ferviz import registry
 from ferviz.checkpoint import LoadedModel, load_checkpoint
 from ferviz.cli import main
 
+from tests.conftest import require_extra
 from tests.photos import committed_faces, compose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def test_the_model_plugin_example_trains_loads_and_explains(fresh_registry, tmp_
 
 
 def test_the_keras_reader_in_the_docs_is_the_shipped_one_and_runs(tmp_path):
-    pytest.importorskip("h5py", reason="the keras extra: pip install -e '.[test,keras]'")
+    require_extra("h5py", "keras")
     from tests.keras_files import keras_forward, random_weights, report_like_layers, write_keras_h5
 
     assert block("keras-reader") == (ROOT / "plugins" / "keras_h5.py").read_text()
@@ -105,7 +106,7 @@ def test_the_keras_reader_in_the_docs_is_the_shipped_one_and_runs(tmp_path):
 
 
 def test_every_python_block_of_the_api_guide_runs_in_order(tmp_path, capsys):
-    pytest.importorskip("cv2", reason='its photo example needs the faces extra: pip install -e ".[test,faces]"')
+    require_extra("cv2", "faces")  # its photo example
     doc = (ROOT / "docs" / "api.md").read_text()
     blocks = python_blocks(doc)
     assert len(blocks) == doc.count("```python") >= 5

@@ -20,9 +20,10 @@ from ferviz import FER2013_CLASSES
 from ferviz.checkpoint import load_checkpoint
 from ferviz.cli import main
 from ferviz.errors import CheckpointError
+from tests.conftest import require_extra
 from tests.keras_files import keras_forward, random_weights, report_like_layers, write_keras_h5
 
-pytest.importorskip("h5py", reason="the keras extra: pip install -e '.[test,keras]'")
+require_extra("h5py", "keras")
 
 FLAGS = {"classes": "fer2013", "normalize": "unit"}
 
