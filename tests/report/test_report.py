@@ -154,6 +154,7 @@ def test_findings_timings_and_marks(rendered):
     assert all(i["id"][0] in "\u2713\u2717" for i in sal["images"])  # right/wrong marked in every title
     assert s["integrated-gradients"]["numbers"]["options"]["steps"] == 4
     assert s["saliency"]["numbers"]["options"]["threshold"] == 0.5
+    assert "precision" not in s["saliency"]["numbers"]["options"]  # fp32 only (tests/explain/test_bf16.py)
     fa = s["filters"]["numbers"]["layers"]["features.conv2"]
     assert set(fa) == {"noise", "image"} and fa["noise"]["steps"] == 2 and fa["noise"]["count"] == 2
     timings = report["timings_s"]
@@ -344,3 +345,14 @@ def test_plugin_summaries_become_tables():
     assert tables[0].rows == [["layer", "conv6"], ["shape", "128, 8, 8"], ["score", "0.1235"]]
     assert tables[1].caption == "images" and tables[1].headers == ["id", "p", "extra"]
     assert tables[1].rows == [["a", "0.5", "-"], ["b", "0.25", "1"]] and tables[1].numeric == (1,)
+
+
+def test_explainers_that_offer_bf16_run_in_auto_precision_unless_told():
+    from types import SimpleNamespace
+
+    from ferviz.report import ReportContext
+
+    ctx = SimpleNamespace(config=SimpleNamespace(quick=False), params={"smoothgrad": {"precision": "fp32"}})
+    assert ReportContext.options(ctx, "occlusion")["precision"] == "auto"
+    assert ReportContext.options(ctx, "smoothgrad")["precision"] == "fp32"  # -p smoothgrad.precision=fp32 wins
+    assert "precision" not in ReportContext.options(ctx, "saliency")  # offers no bf16: stays fp32
