@@ -34,16 +34,17 @@ def list_models(as_json):
                            for name, e in sorted(shipped.items())},
         }, indent=1))
         return
+    width = max([20, *(len(n) + 1 for n in [*reg, *shipped])])  # one column for every name
     click.echo("architectures:")
     for name in sorted(reg):
-        click.echo(f"  {name:<20} {reg.owner[name]}")
+        click.echo(f"  {name:<{width}} {reg.owner[name]}")
     click.echo("pretrained checkpoints (use the name as --checkpoint):")
     for name, e in sorted(shipped.items()):
         numbers = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in e.metrics.items())
-        click.echo(f"  {name:<20} {e.arch}; {e.data}; {numbers}  ({shipped.owner[name]})")
+        click.echo(f"  {name:<{width}} {e.arch}; {e.data}; {numbers}  ({shipped.owner[name]})")
         if e.card:
-            click.echo(f"  {'':<20} model card: {e.card}")
+            click.echo(f"  {'':<{width}} model card: {e.card}")
     if not shipped:
         click.echo("  (none installed)")
 
