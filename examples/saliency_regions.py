@@ -54,6 +54,9 @@ def main(argv=None) -> dict:
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = p.parse_args(argv)
     model = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    if model.input_size != 48:
+        raise SystemExit(f"{args.checkpoint}: the bands are rows of a 48x48 FER2013 crop; this model takes "
+                         f"{model.input_size}x{model.input_size} input")
     val = select_split(open_source(args.data), None, args.data, Holdout.of_model(model))  # as evaluate picks it
     images = val.images[:args.limit] if args.limit else val.images
     predicted = predicted_classes(model, images)
@@ -69,7 +72,8 @@ def main(argv=None) -> dict:
             rows[name] = {"faces": int(mine.sum()),
                           "mass": dict(zip(BANDS, shares[mine].mean(axis=0).round(3).tolist())),
                           "peak": {b: round(float((peaks[mine] == j).mean()), 3) for j, b in enumerate(BANDS)}}
-    result = {"split": describe_split(val), "faces": len(images), "area": dict(zip(BANDS, np.round(area, 3).tolist())), "by_predicted_class": rows}
+    result = {"split": describe_split(val), "faces": len(images), "area": dict(zip(BANDS, np.round(area, 3).tolist())),
+              "by_predicted_class": rows}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -84,4 +88,9 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from ferviz.errors import FervizError
+
+    try:
+        main()
+    except FervizError as exc:  # a bad path or checkpoint: one line, as the CLI prints it
+        raise SystemExit(f"saliency_regions: {exc}") from None
