@@ -1,7 +1,7 @@
 """Several attribution explainers side by side on the same faces: one grid, one set of arrays.
 
 ``ferviz explain -m saliency,grad-cam,integrated-gradients ...`` and the Python API's
-``ferviz.explain(model, faces, methods=[...])`` both run each method on the same request (same
+``ferviz.explain_faces(model, faces, methods=[...])`` both run each method on the same request (same
 faces, same targets) and combine the results into one :class:`~ferviz.explain.Explanation`:
 
 - figure ``compare`` (``compare-p1``, ... for long selections): rows are faces; columns the face,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ferviz import distributed
 from ferviz.allocator import retain_freed_memory
-from ferviz.device import resolve_device, resolve_precision  # noqa: F401  (re-exported)
+from ferviz.device import autocast, resolve_device, resolve_precision  # noqa: F401  (re-exported)
 from ferviz.augment import Augmentation, augment_uint8
 from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
@@ -212,7 +212,7 @@ class Trainer:
         for step in range(steps):  # the last partial batch is dropped: BatchNorm needs full batches
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][self.rank * local:(self.rank + 1) * local]
             x, y = self._batch(self.train_x[idx], g), self.train_y[idx]
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with autocast(self.device, cfg.precision):  # resolved to fp32 or bf16 in __init__
                 logits = self.step_module(x)
             loss = F.cross_entropy(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
