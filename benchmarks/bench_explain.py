@@ -27,9 +27,9 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import LoadedModel, build_model
+from ferviz.model.checkpoint import LoadedModel, build_model
 from ferviz.explain import Request, explaining, get_explainer, run_explainer
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 
 
 def seed_model() -> LoadedModel:

@@ -5,7 +5,7 @@ the Dataset (one affine warp per image, as a torchvision-style pipeline does).
 ferviz: uint8 data, one batched affine warp per step, channels-last memory format on CPU; in
 fp32 and with ``--precision bf16`` (autocast mixed precision); and bf16 as ferviz was before it
 kept freed memory for reuse (glibc's default allocator thresholds, ``FERVIZ_MALLOC=system``),
-which is the "before" of the allocator change (see ferviz/allocator.py).
+which is the "before" of the allocator change (see ferviz/train/allocator.py).
 
     python benchmarks/bench_train.py [--batch 256] [--steps 4] [--reps 3] [--threads N]
 
@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
-from ferviz.augment import Augmentation
-from ferviz.checkpoint import build_model
+from ferviz.train.augment import Augmentation
+from ferviz.model.checkpoint import build_model
 from ferviz.data import Dataset
-from ferviz.preprocessing import Preprocessing
-from ferviz.training import Trainer, TrainConfig
+from ferviz.model.preprocessing import Preprocessing
+from ferviz.train.trainer import Trainer, TrainConfig
 
 FORWARD_GFLOP = 0.42  # seed VGG, one 48x48 image (multiply-adds counted as 2 FLOP)
 

@@ -17,10 +17,10 @@ FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 #: The public API: name -> the module that defines it (imported on first access).
 _API = {
     "load": "ferviz.api",
-    "read_images": "ferviz.images",
+    "read_images": "ferviz.inputs.images",
     "explain_faces": "ferviz.api",
     "methods": "ferviz.api",
-    "Faces": "ferviz.images",
+    "Faces": "ferviz.inputs.images",
     "Result": "ferviz.api",
 }
 __all__ = ["FER2013_CLASSES", "__version__", *_API]

@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from ferviz.errors import DataError, OptionError
-from ferviz.images import Faces, array_face, read_images
+from ferviz.inputs.images import Faces, array_face, read_images
 
 
 def load(checkpoint: str | Path, *, device: str = "cpu", **declared):
-    """A :class:`~ferviz.checkpoint.LoadedModel` from a checkpoint path or a pretrained name.
+    """A :class:`~ferviz.model.checkpoint.LoadedModel` from a checkpoint path or a pretrained name.
 
     `declared` are what the CLI's flags declare for foreign files: ``classes``, ``normalize``,
     ``arch``, ``arch_args``, ``size``, ``channels``, ``outputs``, ``trust`` (README, Checkpoints).
     """
-    from ferviz.checkpoint import load_checkpoint
+    from ferviz.model.checkpoint import load_checkpoint
 
     return load_checkpoint(checkpoint, device=device, **{k: v for k, v in declared.items() if v is not None})
 
@@ -92,17 +92,17 @@ def explain_faces(model, faces, methods="saliency", *, target="predicted", optio
                   seed: int = 0, find: str | None = None) -> "Result":
     """Explain `faces` with one method or several side by side; a :class:`Result`.
 
-    faces: :class:`~ferviz.images.Faces`, image paths or folders, arrays (read like the CLI's
+    faces: :class:`~ferviz.inputs.images.Faces`, image paths or folders, arrays (read like the CLI's
     ``--image``). methods: a name, a list, or ``"saliency,grad-cam"``. target: ``"predicted"``,
     a class name, or one class (index or name) per face. options: method options by name
     (``{"steps": 16}``); with several methods a plain key goes to every method that has it, and
     ``{"grad-cam": {"layer": "features.conv4"}}`` to one. Every option is checked first. find:
     how photos become faces when `faces` are paths or arrays (``detect``, ``center``, ``none``;
-    the default as in :func:`~ferviz.images.read_images`).
+    the default as in :func:`~ferviz.inputs.images.read_images`).
     """
-    from ferviz.compare import combine, plan_methods, split_methods
+    from ferviz.explain.compare import combine, plan_methods, split_methods
     from ferviz.explain import Request
-    from ferviz.faces import add_photo_overview
+    from ferviz.inputs.faces import add_photo_overview
 
     names = split_methods(methods) if isinstance(methods, str) else split_methods(",".join(methods))
     plan = plan_methods(names, _options(names, options))
@@ -180,7 +180,7 @@ class Result:
         return save(self.explanation, out_dir, fmt, overwrite=overwrite, extra={"inputs": {"api": True}})
 
     def _repr_png_(self) -> bytes:
-        from ferviz.explain_figures import figure_png
+        from ferviz.explain.figures import figure_png
 
         return figure_png(self.figure)
 

@@ -62,7 +62,7 @@ def register_pretrained(register):
     """Register pretrained checkpoints that this plugin's package ships.
 
     Call ``register(entry)`` once per file; ``entry`` is a
-    :class:`ferviz.pretrained.Pretrained` with the name users type (``--checkpoint NAME``), the
+    :class:`ferviz.model.pretrained.Pretrained` with the name users type (``--checkpoint NAME``), the
     file's path inside the package and its SHA-256. ferviz checks the digest on every load and
     refuses a changed file; the file then goes through the ordinary safe loader (so it is a
     ferviz checkpoint, or a format another plugin's ``load_checkpoint`` reads).
@@ -78,7 +78,7 @@ def register_face_detectors(register):
     (H, W) uint8 photo and each box a face in its pixels. ferviz turns each box into a square
     crop with a margin and converts it by the usual rules. A detector that needs a package it
     lacks should not register. With several detectors, one that is not built in is used (a
-    better one installed wins over ferviz's own); see :mod:`ferviz.faces`.
+    better one installed wins over ferviz's own); see :mod:`ferviz.inputs.faces`.
     """
 
 
@@ -88,8 +88,8 @@ def load_checkpoint(path, options):
 
     ``path`` is a :class:`pathlib.Path`; ``options`` a dict of what the user gave on the command
     line (``classes``, ``normalize``, ``channels``, ``size``, ``arch``, ``arch_args``,
-    ``outputs``, ``trust``; :func:`ferviz.declared.declared` parses them). Return a
-    :class:`ferviz.checkpoint.LoadedModel`, or None to let the next plugin try; raise
+    ``outputs``, ``trust``; :func:`ferviz.model.declared.declared` parses them). Return a
+    :class:`ferviz.model.checkpoint.LoadedModel`, or None to let the next plugin try; raise
     :class:`ferviz.errors.CheckpointError` for a file in your format that cannot be read. The
     first non-None answer wins; ferviz's own formats are tried before any plugin, and ferviz
     probes the returned network (output size against the class names, probabilities).

@@ -166,7 +166,7 @@ def metrics() -> Registry:
 
 
 def pretrained() -> Registry:
-    """Pretrained checkpoint name -> :class:`ferviz.pretrained.Pretrained`."""
+    """Pretrained checkpoint name -> :class:`ferviz.model.pretrained.Pretrained`."""
     return _collect("register_pretrained", "pretrained model", lambda entry: entry.name)
 
 

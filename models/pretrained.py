@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferviz.pretrained import Pretrained
+from ferviz.model.pretrained import Pretrained
 from ferviz.registry import hookimpl
 
 WEIGHTS = Path(__file__).parent / "weights"

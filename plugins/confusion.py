@@ -1,6 +1,6 @@
 """Confusion analysis of a labelled data set: where the model goes wrong, in numbers and words.
 
-Uses :func:`ferviz.evaluation.evaluate`, so labels are matched to the model's outputs by class
+Uses :func:`ferviz.model.evaluation.evaluate`, so labels are matched to the model's outputs by class
 name. C[i, j] counts images of true class i predicted as j; the figure shows the row-normalised
 matrix R[i, j] = C[i, j] / sum_j C[i, j] (each cell: share and count) beside per-class
 accuracy R[i, i]; the summary names the most confused pairs as the report did
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferviz.evaluation import evaluate
+from ferviz.model.evaluation import evaluate
 from ferviz.explain import Explainer, Explanation, Option, Request
-from ferviz.explain_figures import confusion_figure
+from ferviz.explain.figures import confusion_figure
 from ferviz.registry import hookimpl
 
 

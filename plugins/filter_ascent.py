@@ -37,7 +37,7 @@ from ferviz.device import PRECISIONS, resolve_precision
 from ferviz.errors import OptionError
 from ferviz.explain import (Explainer, Explanation, Option, Request, capture_output, forward_to,
                             gaussian_blur)
-from ferviz.explain_figures import image_grid
+from ferviz.explain.figures import image_grid
 from ferviz.registry import hookimpl
 
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferviz.checkpoint import MAX_INFLATION, MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, LoadedModel
-from ferviz.declared import declared
+from ferviz.model.checkpoint import MAX_INFLATION, MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, LoadedModel
+from ferviz.model.declared import declared
 from ferviz.errors import CheckpointError
 from ferviz.registry import hookimpl
 

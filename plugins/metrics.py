@@ -44,7 +44,7 @@ import numpy as np
 from ferviz.assess import Metric
 from ferviz.errors import CheckpointError
 from ferviz.explain import Option, folded
-from ferviz.metrics_tools import (cascading_randomisation, curve_auc, dilate, mask_share, perturbation_curves,
+from ferviz.assess.tools import (cascading_randomisation, curve_auc, dilate, mask_share, perturbation_curves,
                                   pointing_game, reference_pixels, relevance_mass, spearman)
 from ferviz.registry import hookimpl
 
@@ -147,7 +147,7 @@ class LabelRandomisation(Metric):
     def other_model(self, model):
         """The random-labels model, loaded once, on `model`'s device, with the same classes."""
         if self._other is None:
-            from ferviz.checkpoint import load_checkpoint
+            from ferviz.model.checkpoint import load_checkpoint
 
             other = load_checkpoint(self.opts.checkpoint, device=model.device)
             if tuple(other.class_names) != tuple(model.class_names):

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import LoadedModel, build_model, save_checkpoint
+from ferviz.model.checkpoint import LoadedModel, build_model, save_checkpoint
 from ferviz.data import Dataset
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 
 if "OMP_NUM_THREADS" not in os.environ:  # CI's second numerics pass sets it: the thread count is what it varies
     torch.set_num_threads(2)

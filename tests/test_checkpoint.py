@@ -5,7 +5,7 @@ import zipfile
 import pytest
 import torch
 
-from ferviz.checkpoint import FORMAT_VERSION, LoadedModel, load_checkpoint, read_checkpoint_dict, save_checkpoint
+from ferviz.model.checkpoint import FORMAT_VERSION, LoadedModel, load_checkpoint, read_checkpoint_dict, save_checkpoint
 from ferviz.errors import CheckpointError, OutputError, UnknownNameError
 
 from tests.conftest import make_loaded

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.data import Dataset
 from ferviz.data.npzfile import save_npz
 

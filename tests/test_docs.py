@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ferviz import registry
-from ferviz.checkpoint import LoadedModel, load_checkpoint
+from ferviz.model.checkpoint import LoadedModel, load_checkpoint
 from ferviz.cli import main
 
 from tests.conftest import require_extra

@@ -20,7 +20,7 @@ from ferviz import registry
 from ferviz.cli import main
 from ferviz.cli.explain import plugin_table
 from ferviz.errors import DataError, OptionError
-from ferviz.faces import MARGIN, detector, square_around
+from ferviz.inputs.faces import MARGIN, detector, square_around
 from ferviz.registry import hookimpl
 
 from tests.conftest import require_extra

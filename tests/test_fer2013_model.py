@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ferviz import registry
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
 
 

@@ -16,12 +16,12 @@ import torch
 from click.testing import CliRunner
 
 from ferviz import FER2013_CLASSES, registry
-from ferviz.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from ferviz.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ferviz.cli import main
-from ferviz.declared import parse_arch_args, parse_classes
+from ferviz.model.declared import parse_arch_args, parse_classes
 from ferviz.errors import CheckpointError, OptionError
 from ferviz.explain import channels_last_works, explaining, folded
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 from ferviz.registry import hookimpl
 from tests.conftest import make_loaded
 from tests.zoo import FIVE, ViewNet, ZooModels, make_net, save_exported, save_state_dict, save_torchscript
@@ -197,7 +197,7 @@ def test_plugin_models_are_probed_too(tmp_path):
             return self.answer
 
     registry.get_plugin_manager().register(Reader(object()), name="bad-reader")
-    with pytest.raises(CheckpointError, match="returned a object, not a ferviz.checkpoint.LoadedModel"):
+    with pytest.raises(CheckpointError, match="returned a object, not a ferviz.model.checkpoint.LoadedModel"):
         load_checkpoint(path)
     registry.reset()
     wrong = LoadedModel(make_net(num_classes=5), FER2013_CLASSES, Preprocessing("unit"))
@@ -244,7 +244,7 @@ def test_save_and_reload_of_a_foreign_state_dict_keeps_what_was_declared(tmp_pat
 
 
 def test_training_a_view_network_falls_back_from_channels_last(bars, tmp_path):
-    from ferviz.training import Trainer, TrainConfig
+    from ferviz.train.trainer import Trainer, TrainConfig
 
     train, val = bars
     config = TrainConfig(arch="zoo-view", arch_args={}, batch_size=64, epochs=1, patience=0, channels_last="auto")
@@ -277,7 +277,7 @@ def test_evaluate_and_predict_take_the_flags(tmp_path):
     model = load_checkpoint(plain, arch="zoo-view", arch_args=["width=3"], classes="alphabetical", normalize="signed",
                             size=64, channels=3)
     from ferviz.data.npzfile import load_npz
-    from ferviz.evaluation import evaluate
+    from ferviz.model.evaluation import evaluate
 
     assert accuracy == evaluate(model, load_npz(tmp_path / "faces.npz")["test"]).accuracy
     predicted = runner.invoke(main, ["predict", str(script), "--trust", *flags, "--data", str(tmp_path / "faces.npz"),

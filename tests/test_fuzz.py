@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import load_checkpoint, save_checkpoint
+from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
 from ferviz.data.csvfast import PIXELS, USAGE_SPLITS, parse_fer_csv
 from ferviz.data.imagefolder import decode_image
 from ferviz.data.npzfile import load_npz

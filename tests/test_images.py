@@ -1,4 +1,4 @@
-"""The one image loader (ferviz.images): the CLI and the Python API feed a model the same pixels."""
+"""The one image loader (ferviz.inputs.images): the CLI and the Python API feed a model the same pixels."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
 from ferviz.data.sources import open_source
 from ferviz.errors import DataError
 from ferviz.explain import run_explainer
-from ferviz.images import array_face, read_images
+from ferviz.inputs.images import array_face, read_images
 
 
 @pytest.fixture(scope="module")

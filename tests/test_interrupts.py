@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.data import Dataset
 from ferviz.data.npzfile import save_npz
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from ferviz.augment import Augmentation, augment_uint8
-from ferviz.checkpoint import load_checkpoint, read_checkpoint_dict
+from ferviz.train.augment import Augmentation, augment_uint8
+from ferviz.model.checkpoint import load_checkpoint, read_checkpoint_dict
 from ferviz.errors import OptionError
-from ferviz.training import Trainer, TrainConfig, prepare_run_dir
+from ferviz.train.trainer import Trainer, TrainConfig, prepare_run_dir
 
 QUICK = dict(arch="tiny-resnet", arch_args={"width": 8}, batch_size=32, lr=3e-3, patience=0)
 
@@ -134,7 +134,7 @@ def test_unwritable_output_folder_is_reported_before_training():
 
 
 def test_cosine_schedule_decays_the_rate_per_epoch_and_resumes_on_it(bars, tmp_path):
-    from ferviz.training import learning_rate, load_resume
+    from ferviz.train.trainer import learning_rate, load_resume
 
     result = _fit(bars, tmp_path / "cos", epochs=4, lr_schedule="cosine").fit()
     assert [h["lr"] for h in result.history] == pytest.approx([3e-3, 3e-3 * (1 + 0.5 ** 0.5) / 2, 1.5e-3,
@@ -158,7 +158,7 @@ def test_training_keeps_freed_memory_for_the_next_step():
     import subprocess
     import sys
 
-    code = ("from ferviz.allocator import retain_freed_memory as r; import sys; "
+    code = ("from ferviz.train.allocator import retain_freed_memory as r; import sys; "
             "sys.stdout.write(str(r()) + str(r()))")
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

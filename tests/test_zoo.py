@@ -19,7 +19,7 @@ import torch
 from click.testing import CliRunner
 
 from ferviz import registry
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
 from ferviz.data.npzfile import save_npz
 from ferviz.errors import UnsupportedModelError

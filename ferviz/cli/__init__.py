@@ -58,9 +58,9 @@ def main():
       ferviz assess                     score explainers: localisation, sanity, faithfulness
       ferviz plugins                    list installed plugins
     """
-    from ferviz.allocator import retain_freed_memory
+    from ferviz.train.allocator import retain_freed_memory
 
-    retain_freed_memory()  # every command reuses its large buffers (see ferviz.allocator)
+    retain_freed_memory()  # every command reuses its large buffers (see ferviz.train.allocator)
 
 
 def echo_err(message: str) -> None:

@@ -115,7 +115,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     from ferviz.assess import eager_only, get_metric, resolve_methods, resolve_metrics
     from ferviz.data.sources import open_source, select_split
     from ferviz.explain import display_images, get_explainer, parse_options, resolve_targets
-    from ferviz.metrics_report import markdown_table, to_dict, write
+    from ferviz.assess.output import markdown_table, to_dict, write
 
     check_target(out, folder=True, overwrite=overwrite, owner="assessment.json")
     started = time.perf_counter()

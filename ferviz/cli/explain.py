@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # torch, numpy and the plugins load only when a command runs,
     import numpy as np
 
     from ferviz.explain import Explainer, Request
-    from ferviz.images import Faces
+    from ferviz.inputs.images import Faces
 
 #: Images per class explained from --data when --per-class is not given.
 DEFAULT_PER_CLASS = 2
@@ -59,7 +59,7 @@ class ExplainCommand(click.Command):
                 formatter.write_text("`ferviz plugins` lists the installed explainers; `ferviz explain --method "
                                      "NAME --help` (or `ferviz plugins show NAME`) shows one's options.")
             return
-        from ferviz.compare import split_methods
+        from ferviz.explain.compare import split_methods
         from ferviz.explain import get_explainer
 
         try:
@@ -114,10 +114,10 @@ def explain(method, checkpoint, data, split, image_files, per_class, target, par
     ferviz explain -m saliency,grad-cam,integrated-gradients --checkpoint seed.pt --image face.jpg --out out/all
     ferviz explain -m saliency,grad-cam --checkpoint seed.pt --image group_photo.jpg --faces detect --out out/group
     """
-    from ferviz.compare import combine, plan_methods, split_methods
-    from ferviz.faces import add_photo_overview
+    from ferviz.explain.compare import combine, plan_methods, split_methods
+    from ferviz.inputs.faces import add_photo_overview
     from ferviz.explain import parse_key_values, save
-    from ferviz.explain_parallel import run_distributed, workers
+    from ferviz.explain.parallel import run_distributed, workers
 
     check_target(out, folder=True, overwrite=overwrite, owner="manifest.json")
     plan = plan_methods(split_methods(_required_method(method)), parse_key_values(params))  # bad options fail here
@@ -183,7 +183,7 @@ def build_request(cls, model, data, split, image_files, per_class, target, seed,
 
     from ferviz.data.sources import unlabelled_images
     from ferviz.explain import Request, resolve_targets, select_per_class
-    from ferviz.images import image_files as files_in, read_images
+    from ferviz.inputs.images import image_files as files_in, read_images
 
     if cls.needs == "dataset":
         dataset = _open(data, split, model, skip_bad).relabelled(model.class_names)

@@ -69,7 +69,7 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
     """
     from ferviz.data.sources import Holdout, open_source, select_split
     from ferviz.fileio import check_target
-    from ferviz.pretrained import MIN_SPEARMAN, pack_checkpoint
+    from ferviz.model.pretrained import MIN_SPEARMAN, pack_checkpoint
 
     check_target(out, folder=False, overwrite=overwrite)
     images = None
@@ -93,8 +93,8 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
 @click.option("--size", default=48, show_default=True, help="Input height and width in pixels.")
 def summary(name, classes, channels, size):
     """Print a Keras-like table of architecture NAME: layer, output shape, parameters."""
-    from ferviz.checkpoint import build_model
-    from ferviz.summary import format_summary
+    from ferviz.model.checkpoint import build_model
+    from ferviz.model.summary import format_summary
 
     kwargs = {"num_classes": classes, "in_channels": channels}
     if name == "seed-vgg":
@@ -112,7 +112,7 @@ def layers(checkpoint, as_json, **load_options):
     Eager PyTorch models only: the layers of a TorchScript file or a torch.export program run as
     compiled code, which no hook sees (such a file is refused in one line).
     """
-    from ferviz.summary import layer_table
+    from ferviz.model.summary import layer_table
 
     model = load_from_options(checkpoint, load_options)
     model.require_eager("ferviz models layers")

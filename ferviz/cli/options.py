@@ -13,7 +13,7 @@ SPLIT_DEFAULT = ("[default: test, private-test or val; for a source with only a 
 
 
 def _checked(parse):
-    """A click callback that checks a value with `parse` (a ferviz.declared parser) and keeps it as given."""
+    """A click callback that checks a value with `parse` (a ferviz.model.declared parser) and keeps it as given."""
     def callback(ctx, param, value):
         from ferviz.errors import OptionError
 
@@ -29,25 +29,25 @@ def _checked(parse):
 
 
 def _classes(value):
-    from ferviz.declared import parse_classes
+    from ferviz.model.declared import parse_classes
 
     return parse_classes(value)
 
 
 def _normalize(value):
-    from ferviz.preprocessing import Preprocessing
+    from ferviz.model.preprocessing import Preprocessing
 
     return Preprocessing.parse(value)
 
 
 def _arch_args(value):
-    from ferviz.declared import parse_arch_args
+    from ferviz.model.declared import parse_arch_args
 
     return parse_arch_args(value)
 
 
 def checkpoint_options(func):
-    """What a checkpoint file that ferviz did not write lacks (see ferviz.declared), and --trust.
+    """What a checkpoint file that ferviz did not write lacks (see ferviz.model.declared), and --trust.
 
     Every command that loads a checkpoint takes these; a ferviz checkpoint carries all of it.
     """
@@ -90,7 +90,7 @@ LOAD_OPTIONS = ("classes", "normalize", "size", "channels", "arch", "arch_args",
 
 
 def load_from_options(path: Path, options: dict, device: str = "cpu"):
-    from ferviz.checkpoint import load_checkpoint
+    from ferviz.model.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device=device, **{k: v for k, v in options.items() if v})
 
@@ -102,7 +102,7 @@ def device_option(func):
 
 
 def faces_option(func):
-    """--faces detect|center|none: how photos become faces (ferviz.faces)."""
+    """--faces detect|center|none: how photos become faces (ferviz.inputs.faces)."""
     return click.option("--faces", "faces_mode", type=click.Choice(["detect", "center", "none"]), default=None,
                         help="How --image files and unlabelled image folders become faces: detect finds every face "
                              "in a photo (needs pip install \"ferviz[faces]\"), center takes the middle square, "

@@ -62,9 +62,9 @@ def _build(config, checkpoint: Path) -> None:
 
     A report whose sections failed is still written; its path is printed and the exit status is 1.
     """
-    from ferviz import distributed
+    from ferviz.train import distributed
     from ferviz.errors import ReportIncomplete
-    from ferviz.explain_parallel import workers
+    from ferviz.explain.parallel import workers
     from ferviz.report import build_report
 
     try:
@@ -189,8 +189,8 @@ def study(kind, data, out, overwrite, seeds, variants, copies, rotation, shear, 
     \b
     ferviz study normalization --data synthetic:count=2000 --seeds 2 --epochs 2 --batch-size 64 --out st/norm
     """
-    from ferviz.study import check_out, run_study
-    from ferviz.training import TrainConfig
+    from ferviz.train.study import check_out, run_study
+    from ferviz.train.trainer import TrainConfig
 
     check_out(out)
     set_threads(options.pop("threads"))

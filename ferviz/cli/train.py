@@ -65,8 +65,8 @@ def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, over
     budget (a few minutes on 2 CPU cores). The run folder gets best.pt, last.pt, history.json,
     history.csv, config.json and curves.png.
     """
-    from ferviz import distributed
-    from ferviz.training import TrainConfig, run_training
+    from ferviz.train import distributed
+    from ferviz.train.trainer import TrainConfig, run_training
 
     if nproc > 1 and not distributed.launched():
         raise SystemExit(distributed.launch_torchrun(nproc, _argv_without_nproc()))
@@ -133,7 +133,7 @@ def evaluate(checkpoints, data, split, tta, as_json, skip_bad, device, **load_op
     one and as an ensemble (mean of probabilities). Labels are matched to outputs by class name.
     """
     from ferviz.data.sources import describe_split
-    from ferviz.evaluation import evaluate as run_eval
+    from ferviz.model.evaluation import evaluate as run_eval
 
     models = [load_from_options(c, load_options, resolve(device)) for c in checkpoints]
     dataset = _eval_split(data, split, skip_bad, models)
@@ -162,7 +162,7 @@ def _predict_inputs(data, split, skip_bad, models, faces_mode):
     """(images, ids) to predict: the faces of an unlabelled image folder or photo (found by
     --faces), else the chosen split of the data source."""
     from ferviz.data.sources import unlabelled_images
-    from ferviz.images import read_images
+    from ferviz.inputs.images import read_images
 
     folder = unlabelled_images(data)
     if folder is not None:
@@ -194,7 +194,7 @@ def predict(checkpoints, data, split, out, overwrite, label_format, skip_bad, fa
     """
     from ferviz import FER2013_CLASSES
     from ferviz.errors import OptionError
-    from ferviz.evaluation import check_same_classes, ensemble_proba
+    from ferviz.model.evaluation import check_same_classes, ensemble_proba
     from ferviz.fileio import atomic_file
 
     check_target(out, folder=False, overwrite=overwrite)

@@ -49,7 +49,7 @@ from ferviz.data.npzfile import load_npz, save_npz  # noqa: F401  (re-exported)
 from ferviz.data.imagefolder import decode_image, find_layout, is_image_name, looks_labelled
 from ferviz.data.sources import Reader
 from ferviz.errors import DataError, DataWarning
-from ferviz.images import image_files, read_image_file
+from ferviz.inputs.images import image_files, read_image_file
 
 #: Cap on a CSV's decompressed size inside an archive (FER2013's is about 300 MB).
 MAX_CSV_BYTES = 2 * 2**30

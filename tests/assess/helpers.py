@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import LoadedModel
+from ferviz.model.checkpoint import LoadedModel
 from ferviz.explain import Explainer, Explanation, Request
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 from ferviz.registry import hookimpl
 
 

@@ -8,7 +8,7 @@ import pytest
 from ferviz import registry
 from ferviz.assess import assess, get_metric
 from ferviz.errors import CheckpointError
-from ferviz.metrics_tools import mask_share
+from ferviz.assess.tools import mask_share
 from tests.assess.helpers import ConstantMap, EdgeMap
 from tests.explain.helpers import STD, patch_linear_model
 
@@ -105,7 +105,7 @@ def test_cascade_goes_from_the_logits_to_the_input_and_leaves_the_model_alone(ba
 
 def test_label_randomisation_flags_a_model_independent_map(bars_model, shuffled_bars_model, bars_test, tmp_path,
                                                            toy_architecture):
-    from ferviz.checkpoint import save_checkpoint
+    from ferviz.model.checkpoint import save_checkpoint
 
     path = save_checkpoint(tmp_path / "shuffled.pt", shuffled_bars_model)
     options = {"label-randomisation": {"checkpoint": str(path)}}
@@ -116,7 +116,7 @@ def test_label_randomisation_flags_a_model_independent_map(bars_model, shuffled_
 
 
 def test_label_randomisation_refuses_a_model_with_other_classes(bars_model, tmp_path, toy_architecture):
-    from ferviz.checkpoint import save_checkpoint
+    from ferviz.model.checkpoint import save_checkpoint
     from tests.assess.helpers import toy_cnn
 
     other = toy_cnn()

@@ -10,7 +10,7 @@ import pytest
 
 from ferviz.assess import RANDOM_ROW, assess
 from ferviz.data.synthetic import generate
-from ferviz.metrics_report import markdown_table, to_markdown, write
+from ferviz.assess.output import markdown_table, to_markdown, write
 from tests.assess.helpers import ConstantMap
 
 

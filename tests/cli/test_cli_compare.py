@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
-from ferviz.compare import combine, plan_methods
+from ferviz.explain.compare import combine, plan_methods
 from ferviz.explain import Request, predicted_classes, run_explainer
-from ferviz.images import read_images
+from ferviz.inputs.images import read_images
 
 from tests.cli.test_cli_explain import faces  # noqa: F401  (the fixture: two image files)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ferviz.checkpoint import load_checkpoint, save_checkpoint
+from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
 from ferviz.cli import main
 from ferviz.data.sources import Holdout, open_source, select_split, train_val
-from ferviz.evaluation import ensemble_proba, evaluate
+from ferviz.model.evaluation import ensemble_proba, evaluate
 from tests.conftest import make_loaded
 
 TRAIN_ONLY = "synthetic:count=140,val=0,test=0"

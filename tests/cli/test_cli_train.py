@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.data import Dataset
 from ferviz.data.npzfile import save_npz
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import load_checkpoint, save_checkpoint
+from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
 from ferviz.data import archive, cache, fer2013, npzfile
 from ferviz.data.imagefolder import decode_image
 from ferviz.data.sources import open_source
@@ -607,7 +607,7 @@ def test_checkpoint_arch_args_that_would_build_a_huge_or_broken_network(tmp_path
 
 
 def test_checkpoint_with_nan_weights_is_refused(tmp_path, small_ckpt):
-    from ferviz.checkpoint import tensor_checksum
+    from ferviz.model.checkpoint import tensor_checksum
 
     ckpt = torch.load(small_ckpt, weights_only=True)
     name = sorted(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())[0]

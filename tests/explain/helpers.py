@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import LoadedModel
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.checkpoint import LoadedModel
+from ferviz.model.preprocessing import Preprocessing
 
 STD = 64.0
 PATCH = 10  # the linear model only looks at the top-left PATCH x PATCH pixels

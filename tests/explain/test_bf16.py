@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from ferviz import registry
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.data.sources import Holdout, open_source, select_split
 from ferviz.explain import Explainer, Request, explaining, get_explainer, predicted_classes
-from ferviz.metrics_tools import spearman, top_overlap
-from ferviz.pretrained import resolve_checkpoint
+from ferviz.assess.tools import spearman, top_overlap
+from ferviz.model.pretrained import resolve_checkpoint
 
 MIN_SPEARMAN = 0.99  # the bar, per face
 MIN_TOP10 = 0.9

@@ -1,4 +1,4 @@
-"""Confusion analysis: numbers equal ferviz.evaluation.evaluate; pairs in words; labels by name."""
+"""Confusion analysis: numbers equal ferviz.model.evaluation.evaluate; pairs in words; labels by name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from ferviz import FER2013_CLASSES
 from ferviz.data import Dataset
 from ferviz.errors import DataError
-from ferviz.evaluation import evaluate
+from ferviz.model.evaluation import evaluate
 from ferviz.explain import run_explainer
 from tests.conftest import make_loaded
 from tests.explain.helpers import constant_model

@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ferviz import registry
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.explain import Explainer, Explanation, Request, predicted_classes, save
 
 N_IMAGES = 3

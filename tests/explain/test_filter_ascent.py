@@ -120,7 +120,7 @@ def test_bf16_steps_reach_the_activations_of_fp32_steps():
     bf16 steps raise every filter and reach the fp32 ascent's activations, measured in fp32.
     Bound: the mean within 5 % and each filter within 25 % (bf16 moves a step's direction a little,
     and ascent is chaotic over many steps; measured: the means agree to 1 %)."""
-    from ferviz.checkpoint import load_checkpoint
+    from ferviz.model.checkpoint import load_checkpoint
 
     model = load_checkpoint("fer2013-seed-vgg")
     options = {"layer": "features.conv2", "filters": "8", "steps": "20"}

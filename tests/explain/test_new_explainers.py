@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import LoadedModel
+from ferviz.model.checkpoint import LoadedModel
 from ferviz.errors import OptionError, UnknownNameError
 from ferviz.explain import run_explainer
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 from tests.conftest import make_loaded
 from tests.explain.helpers import PATCH, STD, float32_sum_error, patch_linear_model, smooth_conv_model
 

@@ -8,7 +8,7 @@ from matplotlib import colormaps
 
 from ferviz.errors import OptionError
 from ferviz.explain import get_explainer, run_explainer
-from ferviz.explain_figures import overlay_image
+from ferviz.explain.figures import overlay_image
 
 from tests.conftest import make_loaded
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from ferviz import registry
-from ferviz.checkpoint import build_model
+from ferviz.model.checkpoint import build_model
 from ferviz.errors import UnknownNameError
-from ferviz.summary import counts, format_summary, layer_table
+from ferviz.model.summary import counts, format_summary, layer_table
 
 
 def test_seed_vgg_has_the_reports_exact_size():

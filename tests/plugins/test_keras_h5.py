@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from ferviz import FER2013_CLASSES
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
 from ferviz.errors import CheckpointError
 from tests.conftest import require_extra

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ferviz import registry
-from ferviz.checkpoint import load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
 from ferviz.cli import main
 from ferviz.errors import PluginError
 from ferviz.explain import Explainer, Explanation, Option, run_explainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ferviz.checkpoint import save_checkpoint
+from ferviz.model.checkpoint import save_checkpoint
 from ferviz.cli import main
 from tests.conftest import make_loaded
 

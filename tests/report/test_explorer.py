@@ -14,9 +14,9 @@ from PIL import Image
 
 from ferviz import registry
 from ferviz.explain import Explainer, Explanation
-from ferviz.explorer_page import data_block, map_levels
+from ferviz.report.page import data_block, map_levels
 from ferviz.registry import hookimpl
-from ferviz.report_explorer import LIST_LIMIT, classes_of_interest, explored_faces, face_order, groups_of
+from ferviz.report.explorer import LIST_LIMIT, classes_of_interest, explored_faces, face_order, groups_of
 from tests.report.conftest import DATA, QUICK, invoke
 
 
@@ -197,7 +197,7 @@ class Plugin:
 
 def test_skipped_and_failing_explainers_are_left_out_with_a_note(tmp_path):
     from tests.conftest import make_loaded
-    from ferviz.checkpoint import save_checkpoint
+    from ferviz.model.checkpoint import save_checkpoint
 
     checkpoint = tmp_path / "resnet.pt"
     save_checkpoint(checkpoint, make_loaded("tiny-resnet", width=8), history=[], train_config={}, best_epoch=0)

@@ -12,13 +12,13 @@ import pytest
 from ferviz import FER2013_CLASSES, registry
 from ferviz.data import Dataset
 from ferviz.errors import OptionError, ReportIncomplete, UnknownNameError
-from ferviz.evaluation import EvalResult
+from ferviz.model.evaluation import EvalResult
 from ferviz.explain import Explainer, Explanation, Option
-from ferviz.explain_figures import image_grid
+from ferviz.explain.figures import image_grid
 from ferviz.registry import hookimpl
 from ferviz.report import BUILTIN_EXPLAINERS, ReportConfig, build_report, choose_faces, parse_params
-from ferviz.report_explainers import summary_tables
-from ferviz.report_sections import accuracy_sentence, confusion_sentence, run_history
+from ferviz.report.explainers import summary_tables
+from ferviz.report.sections import accuracy_sentence, confusion_sentence, run_history
 from tests.report.conftest import DATA, QUICK, fake_history, invoke
 
 SECTIONS = ["model", "training", "accuracy", "study", "confusion", "saliency", "integrated-gradients", "filters",

@@ -22,7 +22,7 @@ import torch
 
 from ferviz.explain import (Explainer, Explanation, Option, Request, chunks, display_images,
                             image_records, record_title)
-from ferviz.explain_figures import attribution_grid
+from ferviz.explain.figures import attribution_grid
 from ferviz.registry import hookimpl
 
 

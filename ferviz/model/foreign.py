@@ -1,7 +1,7 @@
 """Checkpoints that ferviz did not write: TorchScript, torch.export programs, plain state_dicts.
 
 Such a file lacks what a ferviz checkpoint carries, so the user declares it (the options of
-:mod:`ferviz.declared`: classes, normalize, channels, size, arch and arch_args, outputs). Loading
+:mod:`ferviz.model.declared`: classes, normalize, channels, size, arch and arch_args, outputs). Loading
 TorchScript runs code stored in the file, and ``torch.export.load`` unpickles objects from it:
 either is loaded only with ``trust=True`` (``--trust``). When ``outputs`` is not given, a network
 whose outputs are non-negative rows summing to 1 is taken as giving probabilities, with a warning.
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferviz.checkpoint import (_ZIP_ERRORS, FORMAT_VERSION, LoadedModel, _first_sentence, _from_ferviz_dict, _short,
+from ferviz.model.checkpoint import (_ZIP_ERRORS, FORMAT_VERSION, LoadedModel, _first_sentence, _from_ferviz_dict, _short,
                                meta_build)
-from ferviz.declared import declared
+from ferviz.model.declared import declared
 from ferviz.errors import CheckpointError, FervizError
 
 # ----------------------------------------------------------------------------- the probe
@@ -77,7 +77,7 @@ def checked_plugin_model(loaded, path: Path, options: dict) -> LoadedModel:
     """
     if not isinstance(loaded, LoadedModel):
         raise CheckpointError(f"checkpoint {path}: a load_checkpoint plugin returned a {type(loaded).__name__}, "
-                              "not a ferviz.checkpoint.LoadedModel")
+                              "not a ferviz.model.checkpoint.LoadedModel")
     given = declared(options, required=False).outputs
     return check_outputs(loaded, path, given or (loaded.outputs if loaded.outputs != "logits" else None))
 

@@ -24,7 +24,7 @@ shows its mean as an "expected at chance" row.
 :func:`assess` computes each explainer's maps once (plus a random-map baseline row), hands them
 to every metric with an ``explain_fn(model, images, targets) -> (N, H, W) maps`` that recomputes
 them on another model (for the randomisation sanity checks), and returns an
-:class:`Assessment`; :mod:`ferviz.metrics_report` turns it into Markdown, JSON and figures.
+:class:`Assessment`; :mod:`ferviz.assess.output` turns it into Markdown, JSON and figures.
 
 Conventions: ``images`` are the (N, H, W) uint8 faces, ``targets`` (N,) class indices (the class
 each map explains), ``maps`` (N, S, S) float32 at the model's input size S, ``masks`` (N, S, S)
@@ -127,7 +127,7 @@ def resolve_metrics(spec: str | Sequence[str], *, has_masks: bool, options: dict
 def eager_only(model, methods: list[str], metrics: list[Metric]) -> dict[str, str]:
     """{name: reason} of the methods and metrics that need an eager model, when `model` is not one
     (TorchScript, torch.export): what ``all`` leaves out on such a model."""
-    from ferviz.checkpoint import KINDS
+    from ferviz.model.checkpoint import KINDS
 
     if getattr(model, "eager", True):
         return {}

@@ -122,7 +122,7 @@ def add_photo_overview(explanation, faces) -> None:
     """Add the boxes to `explanation` when faces were found in photos: arrays ``boxes`` and
     ``crops`` (N, 4) int32 (left, top, right, bottom), summary ``faces`` (per face: id, photo,
     box, crop), and figure ``photos`` (each photo with its numbered boxes and predicted labels)."""
-    from ferviz.explain_figures import photo_overview
+    from ferviz.explain.figures import photo_overview
 
     if faces.photos is None or not faces.photos:
         return

@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch.distributed as dist
 
-from ferviz import distributed
+from ferviz.train import distributed
 from ferviz.explain import Explainer, Explanation, Request, explaining, get_explainer
 
 

@@ -26,17 +26,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferviz import distributed
-from ferviz.allocator import retain_freed_memory
+from ferviz.train import distributed
+from ferviz.train.allocator import retain_freed_memory
 from ferviz.device import autocast, resolve_device, resolve_precision  # noqa: F401  (re-exported)
-from ferviz.augment import Augmentation, augment_uint8
-from ferviz.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
+from ferviz.train.augment import Augmentation, augment_uint8
+from ferviz.model.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
 from ferviz.data import Dataset
 from ferviz.errors import CheckpointError, FervizError, OptionError, OutputError
 from ferviz.explain import channels_last_works
 from ferviz.fileio import cannot_write, check_target, check_unlocked, clear_folder, run_lock
 from ferviz.figures import save_figure, training_curves
-from ferviz.preprocessing import MODES, Preprocessing
+from ferviz.model.preprocessing import MODES, Preprocessing
 from ferviz.progress import progress_bar
 
 RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "curves.png", "config.json")

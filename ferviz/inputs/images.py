@@ -28,7 +28,7 @@ from ferviz.data.archive import MAX_MEMBER_BYTES
 from ferviz.data.imagefolder import (SIZE, decode_image, decode_photo, is_image_name, quiet_pillow, square_face,
                                      to_gray)
 from ferviz.errors import DataError, DataWarning
-from ferviz.faces import MARGIN
+from ferviz.inputs.faces import MARGIN
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Faces:
     """Faces ready for a model: images (N, S, S) uint8, one id per face (the file name, or
     ``array:K`` for the K-th array given; ``NAME#K`` for the K-th face found in a photo) and the
     source each face came from (path or id). boxes, crops: (N, 4) (left, top, right, bottom) in
-    the source's pixels, the face's box and the square cut out (see :mod:`ferviz.faces`).
+    the source's pixels, the face's box and the square cut out (see :mod:`ferviz.inputs.faces`).
     photos: source -> (H, W) uint8 gray photo, for the photos where faces were detected.
     detector: the detector's name, if one ran."""
 
@@ -60,12 +60,12 @@ class Faces:
 
     def figure(self, columns: int = 8):
         """The faces in a grid, titled by id (a matplotlib Figure)."""
-        from ferviz.explain_figures import image_grid
+        from ferviz.explain.figures import image_grid
 
         return image_grid(self.images.astype(np.float32), self.ids, columns=columns)
 
     def _repr_png_(self) -> bytes:
-        from ferviz.explain_figures import figure_png
+        from ferviz.explain.figures import figure_png
 
         return figure_png(self.figure())
 
@@ -165,11 +165,11 @@ def read_images(sources: str | os.PathLike | np.ndarray | Iterable, *, model=Non
 
     The size is `size`, else the `model`'s input size, else 48. Files and arrays are converted
     by the same rules (module docstring). `faces` is ``detect``, ``center`` or ``none``, or None
-    for detect when a face detector is installed, else center (see :mod:`ferviz.faces`); photos
+    for detect when a face detector is installed, else center (see :mod:`ferviz.inputs.faces`); photos
     may give several faces each, `margin` widens their crops. Raises DataError naming the bad file
     or array; with `skip_bad` unreadable files are skipped with one warning instead.
     """
-    from ferviz.faces import detector, find_faces, photo_side, resolve_mode, warn_without_detector
+    from ferviz.inputs.faces import detector, find_faces, photo_side, resolve_mode, warn_without_detector
 
     size = int(size or getattr(model, "input_size", None) or SIZE)
     mode = resolve_mode(faces)

@@ -17,7 +17,7 @@ per-image map, is left out with a note; a ferviz bug raises.
 Filters: the filter-ascent runs of the filters section (``ferviz explore`` runs them itself),
 each filter an image of its own that enlarges on click.
 
-The files go into ``explorer/`` beside ``index.html`` (see :mod:`ferviz.explorer_page`); their
+The files go into ``explorer/`` beside ``index.html`` (see :mod:`ferviz.report.page`); their
 number is faces x explainers x classes (at most 3) maps, one face each, and the filter images, so
 the size grows linearly with faces x explainers x classes; the section states it.
 """
@@ -29,7 +29,7 @@ import traceback
 
 import numpy as np
 
-from ferviz.report_sections import Section
+from ferviz.report.sections import Section
 
 FOLDER = "explorer"
 TITLE = "Explore it: faces, maps, confusions and filters"
@@ -108,7 +108,7 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
     """{explainer: {(face, class): map}} and the seconds each took; failures become notes."""
     from ferviz import registry
     from ferviz.assess import explainer_fn
-    from ferviz.report_explainers import contained_errors
+    from ferviz.report.explainers import contained_errors
 
     pairs = sorted({(f, c) for f, roles in enumerate(targets) for c in roles.values() if c is not None})
     faces = np.array([f for f, _ in pairs], dtype=np.int64)
@@ -131,7 +131,7 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
 
 # ----------------------------------------------------------------------------- the section
 def explorer_section(ctx, skip, filter_cost: int) -> Section:
-    from ferviz.explorer_page import explorer_css, explorer_html
+    from ferviz.report.page import explorer_css, explorer_html
     from ferviz.report import choose_faces
 
     section = Section("explorer", TITLE)
@@ -170,8 +170,8 @@ def explorer_section(ctx, skip, filter_cost: int) -> Section:
 def _explainer_entry(name: str, maps: dict) -> dict:
     """What the page says about an explainer: signed maps (any value below zero) or not, its legend."""
     from ferviz import registry
-    from ferviz.explain_figures import SIGNED_COLOURS, UNSIGNED_COLOURS
-    from ferviz.explorer_page import gradient_css
+    from ferviz.explain.figures import SIGNED_COLOURS, UNSIGNED_COLOURS
+    from ferviz.report.page import gradient_css
 
     signed = bool(any(m.min() < 0 for m in maps.values()))
     return {"name": name, "summary": registry.explainers()[name].summary, "signed": signed,
@@ -182,8 +182,8 @@ def _explainer_entry(name: str, maps: dict) -> dict:
 def _write_faces(ctx, images: np.ndarray, faces: list[dict], explainers: list[dict], maps: dict, sizes: dict):
     """Each face as the model sees it and its maps, as PNG files; their names go into `faces`."""
     from ferviz.explain import display_images
-    from ferviz.explain_figures import SIGNED_COLOURS, UNSIGNED_COLOURS
-    from ferviz.explorer_page import colour_table, map_levels, write_png
+    from ferviz.explain.figures import SIGNED_COLOURS, UNSIGNED_COLOURS
+    from ferviz.report.page import colour_table, map_levels, write_png
 
     if not faces:
         return
@@ -232,8 +232,8 @@ def _listed(data, labels, predicted, proba, groups, position: dict[int, int], cl
 
 
 def _filters(ctx, filter_cost: int, section: Section, sizes: dict) -> list[dict]:
-    from ferviz.explorer_page import stretched, write_png
-    from ferviz.report_explainers import filter_runs
+    from ferviz.report.page import stretched, write_png
+    from ferviz.report.explainers import filter_runs
 
     runs = []
     for start, exp in filter_runs(ctx, filter_cost):

@@ -1,7 +1,7 @@
 """The report's ``index.html``: one self-contained page, CSS inline, figures as relative PNG links.
 
 No web fonts, nothing fetched: the page opens from a folder, a zip or a file share. The only
-script is the explorer's, inline (:mod:`ferviz.explorer_page`); everything else works without it.
+script is the explorer's, inline (:mod:`ferviz.report.page`); everything else works without it.
 Every text that comes from data (class names, plugin output, error messages) is escaped.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from ferviz.report_sections import Section, Table
+from ferviz.report.sections import Section, Table
 
 CSS = """
 :root { --ink: #1f2328; --muted: #656d76; --rule: #d0d7de; --accent: #0969da; --soft: #f6f8fa;

@@ -103,7 +103,7 @@ def map_fidelity(reference, packed, images, methods=FIDELITY_METHODS) -> dict:
     """Per method, Spearman correlation of `packed`'s maps with `reference`'s on `images`
     (each explained for the reference's predicted class): min and mean over faces."""
     from ferviz.explain import predicted_classes, run_explainer
-    from ferviz.metrics_tools import spearman
+    from ferviz.assess.tools import spearman
 
     targets = predicted_classes(reference, images)
     out = {}
@@ -118,12 +118,12 @@ def map_fidelity(reference, packed, images, methods=FIDELITY_METHODS) -> dict:
 def pack_checkpoint(source, out: Path, *, storage: str = "int16", faces=None,
                     min_spearman: float = MIN_SPEARMAN, overwrite: bool = False) -> PackResult:
     """Write a release copy of checkpoint `source` to `out`: no resume state, weights stored as
-    `storage` (:mod:`ferviz.storage`). With `faces` (uint8 (N, H, W)), the copy's saliency and integrated-gradients maps
+    `storage` (:mod:`ferviz.model.storage`). With `faces` (uint8 (N, H, W)), the copy's saliency and integrated-gradients maps
     must match the original's to a mean Spearman correlation over the faces of at least
     `min_spearman`, or nothing is written. (The mean, not the least face: on a face whose map is
     near zero over much of the image, the order of those pixels is numerical noise, and any
     change of the weights, even 1e-4 relative, moves that face's correlation below 0.999.)"""
-    from ferviz.checkpoint import load_checkpoint, save_checkpoint
+    from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
     from ferviz.errors import FervizError
     from ferviz.fileio import atomic_file, check_target
 

@@ -69,7 +69,7 @@ def check_comparable(classes: list) -> None:
 def side_by_side(explanations: dict, model, request):
     """One Explanation from each method's explanation of the same `request` (module docstring)."""
     from ferviz.explain import Explanation, display_images, image_records, record_title
-    from ferviz.explain_figures import MapColumn, method_grid, page_names
+    from ferviz.explain.figures import MapColumn, method_grid, page_names
 
     columns, arrays, summaries = [], {}, {}
     for name, exp in explanations.items():

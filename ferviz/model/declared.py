@@ -8,7 +8,7 @@ that loads a checkpoint takes these options (``load_checkpoint(path, **options)`
                 disgust, fear, happy, sad, surprise, neutral) or ``alphabetical`` (the image-folder
                 version's order). ferviz cannot check the order: a wrong one is scored silently.
     normalize   ``standard:MEAN,STD`` on the 0-255 scale | ``signed`` ([-1, 1]) | ``unit`` | ``none``
-                (:meth:`ferviz.preprocessing.Preprocessing.parse`)
+                (:meth:`ferviz.model.preprocessing.Preprocessing.parse`)
     channels, size   the (C, S, S) input of a TorchScript file or a state_dict (default 1 and 48);
                 a torch.export program records its own
     arch, arch_args  a registered architecture and its keyword arguments, for a state_dict
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ferviz import FER2013_CLASSES
 from ferviz.errors import CheckpointError, OptionError
-from ferviz.preprocessing import Preprocessing
+from ferviz.model.preprocessing import Preprocessing
 
 #: Bounds of an input spec (a hostile size would make `pixels` allocate).
 MAX_INPUT_SIZE = 4096

@@ -1,7 +1,7 @@
 """The sections of `ferviz report`: one question of the original report each.
 
 This module holds the section types and the sections about the model and its numbers (model,
-training, accuracy, confusion, study); :mod:`ferviz.report_explainers` the explainer sections.
+training, accuracy, confusion, study); :mod:`ferviz.report.explainers` the explainer sections.
 
 A builder takes the :class:`~ferviz.report.ReportContext` and returns a :class:`Section`: a
 heading (the question), figures (PNG files written into the report folder), tables, a sentence
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferviz.checkpoint import KINDS
-from ferviz.evaluation import evaluate
+from ferviz.model.checkpoint import KINDS
+from ferviz.model.evaluation import evaluate
 from ferviz.explain import Request
 from ferviz.figures import training_curves
-from ferviz.summary import counts, layer_table
+from ferviz.model.summary import counts, layer_table
 
 RIGHT, WRONG = "\u2713", "\u2717"  # check mark and ballot x: both in DejaVu Sans
 
@@ -314,7 +314,7 @@ def confusion_sentence(summary: dict) -> str:
 
 # ----------------------------------------------------------------------------- 7. study
 def study_section(ctx) -> Section:
-    from ferviz.study import load_study, study_sentence, study_table
+    from ferviz.train.study import load_study, study_sentence, study_table
 
     summary = load_study(ctx.config.study)
     section = Section("study", f"Does {summary['kind']} matter?")

@@ -16,8 +16,8 @@ import numpy as np
 
 from ferviz.errors import FervizError, UnsupportedModelError
 from ferviz.explain import Explanation, Request, describe_mask
-from ferviz.explain_parallel import run_distributed
-from ferviz.report_sections import RIGHT, TITLES, WRONG, Section, Table, pct
+from ferviz.explain.parallel import run_distributed
+from ferviz.report.sections import RIGHT, TITLES, WRONG, Section, Table, pct
 
 
 # ----------------------------------------------------------------------------- 4. attributions

@@ -8,10 +8,10 @@ back with ``torch.load(weights_only=True)``:
     state_dict                 the network's weights and buffers
     class_names                in output order; evaluation matches labels by these names
     input                      {"channels": 1, "size": 48}
-    preprocessing              {"mode", "mean", "std"} (see ferviz.preprocessing)
+    preprocessing              {"mode", "mean", "std"} (see ferviz.model.preprocessing)
     train_config, history, best_epoch, epoch, ferviz_version
     checksum                   SHA-256 over the tensors of state_dict (and scales), checked on load
-    storage, scales            optional: 16-bit weights (see ferviz.storage)
+    storage, scales            optional: 16-bit weights (see ferviz.model.storage)
     resume                     optional: optimizer/early-stopping/RNG state for --resume
 
 Loading never trusts the file: the zip records' CRC-32 are checked (torch does not, so a flipped
@@ -20,7 +20,7 @@ range-checked; the network is first built on the meta device and compared with t
 so hostile ``arch_args`` cannot make it allocate; NaN or infinite weights are refused. Anything
 wrong raises `CheckpointError` (`UnknownNameError` for an unregistered architecture).
 
-Other formats (:mod:`ferviz.foreign`): a TorchScript file or a ``torch.export`` program (.pt2;
+Other formats (:mod:`ferviz.model.foreign`): a TorchScript file or a ``torch.export`` program (.pt2;
 loading either runs code or unpickles objects from the file, so only with ``trust=True``), a
 plain state_dict with an architecture name, or anything a plugin's ``load_checkpoint`` hook
 accepts; the user declares what such a file lacks (classes, preprocessing, input size).
@@ -42,12 +42,12 @@ import torch
 from torch import nn
 
 from ferviz import __version__
-from ferviz.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
+from ferviz.model.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
 from ferviz.errors import (CheckpointError, DataError, FervizError, OptionError, UnknownNameError,
                            UnsupportedModelError)
 from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
-from ferviz.preprocessing import Preprocessing
-from ferviz.storage import checksummed, decode, encode
+from ferviz.model.preprocessing import Preprocessing
+from ferviz.model.storage import checksummed, decode, encode
 
 FORMAT = "ferviz-checkpoint"
 FORMAT_VERSION = 1
@@ -86,7 +86,7 @@ class LoadedModel(nn.Module):
     gives their logarithm, which softmax turns back into the same probabilities.
 
     net: the network (an ``nn.Module``: eager, TorchScript or a torch.export program's module).
-    class_names: in output order. preprocessing: a :class:`~ferviz.preprocessing.Preprocessing`.
+    class_names: in output order. preprocessing: a :class:`~ferviz.model.preprocessing.Preprocessing`.
     in_channels, input_size: the (C, S, S) input the network takes (square). arch, arch_args:
     the registered architecture and its keyword arguments (how ferviz rebuilds it). meta: the
     checkpoint's other fields (history, train_config...). source: the file it came from.
@@ -251,7 +251,7 @@ def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32",
     """Write `model` and `extra` fields (history, train_config, resume...) atomically.
 
     ``storage`` ``int16`` or ``float16`` stores weight matrices and kernels in 16 bits, for
-    shipping a model (see :mod:`ferviz.storage`); loading gives float32 weights either way.
+    shipping a model (see :mod:`ferviz.model.storage`); loading gives float32 weights either way.
     """
     state, scales = encode({k: v.detach().cpu() for k, v in model.net.state_dict().items()}, storage)
     payload = {
@@ -540,7 +540,7 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> L
 
     `path` is a file, or the name of a registered pretrained model (``fer2013-seed-vgg``),
     whose file is checked against its SHA-256 first. A ferviz checkpoint carries everything; for
-    other files (see :mod:`ferviz.foreign`) the options declare what they lack:
+    other files (see :mod:`ferviz.model.foreign`) the options declare what they lack:
 
     ``classes``: names in output order, a comma list, or ``fer2013`` / ``alphabetical``;
     ``normalize``: ``standard:MEAN,STD`` (0-255 scale) | ``signed`` | ``unit`` | ``none``;
@@ -550,7 +550,7 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> L
     ``trust=True`` to allow TorchScript and torch.export files, whose loading runs code or
     unpickles objects from the file.
     """
-    from ferviz.pretrained import resolve_checkpoint
+    from ferviz.model.pretrained import resolve_checkpoint
 
     path = resolve_checkpoint(path)
     model = _load_any(path, options)
@@ -558,8 +558,9 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> L
 
 
 def _load_any(path: Path, options: dict) -> LoadedModel:
-    from ferviz import foreign, registry
-    from ferviz.declared import warn_ignored
+    from ferviz import registry
+    from ferviz.model import foreign
+    from ferviz.model.declared import warn_ignored
 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")

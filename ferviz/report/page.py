@@ -2,8 +2,8 @@
 
 Images are files in the report's ``explorer/`` folder: each face as the model sees it (8-bit
 grey), each attribution map as an 8-bit palette PNG in the colours of the report's figures
-(:data:`~ferviz.explain_figures.SIGNED_COLOURS` centred on zero, scaled to the map's largest
-absolute value; :data:`~ferviz.explain_figures.UNSIGNED_COLOURS` from zero to the map's maximum),
+(:data:`~ferviz.explain.figures.SIGNED_COLOURS` centred on zero, scaled to the map's largest
+absolute value; :data:`~ferviz.explain.figures.UNSIGNED_COLOURS` from zero to the map's maximum),
 each filter-ascent image contrast-stretched on its own. A 48x48 map takes one to three kB.
 
 The markup works without JavaScript: a gallery of the explained faces with each explainer's map
@@ -77,8 +77,8 @@ def write_png(path: Path, pixels: np.ndarray, palette: np.ndarray | None = None)
 
 # ----------------------------------------------------------------------------- markup
 def asset(name: str) -> str:
-    """The text of a file in ferviz/assets (shipped as package data)."""
-    return resources.files("ferviz").joinpath("assets", name).read_text(encoding="utf-8")
+    """The text of a file in ferviz/report/assets (shipped as package data)."""
+    return resources.files("ferviz.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def data_block(data: dict) -> str:

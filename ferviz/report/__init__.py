@@ -1,12 +1,12 @@
 """`ferviz report`: the whole analysis of one or more checkpoints, rendered in one batch.
 
 One call answers the questions of the original report, a heading each (the builders live in
-:mod:`ferviz.report_sections`): the model and its training curves; accuracy per class, per
+:mod:`ferviz.report.sections`): the model and its training curves; accuracy per class, per
 model and for the ensemble; the confusion matrix and the most confused pairs; saliency and
 integrated gradients for N faces per class (chosen with a seed); filter-ascent grids for chosen
 layers from noise and from a face; every other registered explainer; optionally a
-normalisation or augmentation study (:mod:`ferviz.study`); last the explorer
-(:mod:`ferviz.report_explorer`), which ``ferviz explore`` writes alone (``explorer_only``).
+normalisation or augmentation study (:mod:`ferviz.train.study`); last the explorer
+(:mod:`ferviz.report.explorer`), which ``ferviz explore`` writes alone (``explorer_only``).
 
 The output folder holds ``index.html`` (self-contained: CSS and the explorer's script inline,
 figures as PNG files next to it and in ``explorer/``, no network), the PNGs and ``report.json``
@@ -42,9 +42,9 @@ from ferviz.errors import FervizError, Interrupted, OptionError, ReportIncomplet
 from ferviz.explain import parse_key_values, parse_options
 from ferviz.fileio import atomic_folder, check_target
 from ferviz.progress import progress_bar
-from ferviz.report_explainers import attribution_run, filters_section, plugin_section
-from ferviz.report_explorer import explorer_cost, explorer_section
-from ferviz.report_sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
+from ferviz.report.explainers import attribution_run, filters_section, plugin_section
+from ferviz.report.explorer import explorer_cost, explorer_section
+from ferviz.report.sections import (RIGHT, TITLES, WRONG, Section, accuracy_section, confusion_section,
                                     model_section, study_section, training_section)
 
 REPORT_FORMAT = "ferviz-report"
@@ -290,11 +290,11 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
     Every section is isolated (:func:`build_isolated`): when one fails, the others still render
     and the report is written, then ReportIncomplete names the failed sections.
     """
-    from ferviz.checkpoint import load_checkpoint
+    from ferviz.model.checkpoint import load_checkpoint
     from ferviz.data.sources import Holdout, describe_split, open_source, select_split
-    from ferviz.evaluation import check_same_classes
-    from ferviz.report_html import render_html
-    from ferviz.study import load_study
+    from ferviz.model.evaluation import check_same_classes
+    from ferviz.report.html import render_html
+    from ferviz.train.study import load_study
 
     started = time.perf_counter()
     out = check_target(config.out, folder=True, overwrite=config.overwrite, owner="report.json")

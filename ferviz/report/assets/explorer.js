@@ -1,4 +1,4 @@
-/* The report's explorer (ferviz/explorer_page.py): the viewer, the confusion lists, the enlarged
+/* The report's explorer (ferviz/report/page.py): the viewer, the confusion lists, the enlarged
    filters. Plain ES2017, no library, nothing fetched: the page works from file://. It reads its
    data from #fx-data and only enhances the static markup, which stays readable without it. */
 (function () {

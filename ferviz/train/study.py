@@ -2,7 +2,7 @@
 
 The original report asked whether normalisation and augmentation matter. A study trains every
 variant with every seed of the same list and the same budget, through
-:func:`ferviz.training.run_training`, into ``OUT/<variant>/seed-<k>``:
+:func:`ferviz.train.trainer.run_training`, into ``OUT/<variant>/seed-<k>``:
 
     normalization   standard | unit | none            (--normalize of ferviz train)
     augmentation    off | on-the-fly | offline-xK     (K = --copies fixed augmented copies per image)
@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from ferviz.errors import DataError, Interrupted, OptionError
 from ferviz.fileio import LOCK_NAME, atomic_file, cannot_write, check_target, clear_folder, run_lock
 from ferviz.figures import save_figure
-from ferviz.training import TrainConfig, run_training
+from ferviz.train.trainer import TrainConfig, run_training
 
 STUDY_FORMAT = "ferviz-study"
 KINDS = ("normalization", "augmentation", "grid")

@@ -19,7 +19,7 @@ before any work starts; an unknown key or a bad value raises :class:`OptionError
 what is valid. :meth:`Explainer.run` checks the request against ``needs`` and runs
 ``explain`` with the model in eval mode and its parameters frozen (both restored after).
 
-Pixel convention: explainers feed the :class:`~ferviz.checkpoint.LoadedModel` plain pixels,
+Pixel convention: explainers feed the :class:`~ferviz.model.checkpoint.LoadedModel` plain pixels,
 float on the 0-255 scale, (N, C, H, W), made from uint8 images with ``model.pixels(images)``;
 the model applies the checkpoint's preprocessing itself.
 
@@ -208,7 +208,7 @@ class Explanation:
 class Explainer:
     """Base class of every explainer. Subclass, declare the class attributes, override `explain`.
 
-    ``self.model`` is the :class:`~ferviz.checkpoint.LoadedModel`; ``self.opts`` holds the
+    ``self.model`` is the :class:`~ferviz.model.checkpoint.LoadedModel`; ``self.opts`` holds the
     validated option values as attributes (``self.opts.steps``). Override
     :meth:`check_model` to validate options that depend on the model (a layer name); it runs
     in ``__init__``, before any work.
@@ -649,7 +649,7 @@ def precision_option() -> Option:
 
 def figure_options(opacity: float = 0.5) -> tuple[Option, ...]:
     """The `style`, `opacity` and `cmap` options of an attribution explainer's figures."""
-    from ferviz.explain_figures import COLOUR_MAPS, STYLES
+    from ferviz.explain.figures import COLOUR_MAPS, STYLES
 
     return (
         Option("style", str, "overlay", "overlay: the map blended over the face, mask outlined; panels: the "
@@ -711,9 +711,9 @@ def attribution_explanation(explainer: Explainer, request: Request, maps: np.nda
     face kept where the mask holds and greyed out elsewhere.
     Arrays: `key` (the maps), ``mask``, ``images``, ``targets`` and `arrays`; summary:
     `summary` plus one record per image; meta: ``attribution`` (which array is the map, whether it
-    is signed, its title), which :mod:`ferviz.compare` reads to set methods side by side.
+    is signed, its title), which :mod:`ferviz.explain.compare` reads to set methods side by side.
     """
-    from ferviz.explain_figures import attribution_grid, overlay_grid, page_names
+    from ferviz.explain.figures import attribution_grid, overlay_grid, page_names
 
     opts = explainer.opts
     faces = display_images(explainer.model, request.images)

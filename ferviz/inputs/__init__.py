@@ -1,0 +1,1 @@
+"""What the explainers are fed: images from files, folders and photos (with face detection)."""

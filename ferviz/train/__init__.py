@@ -1,0 +1,1 @@
+"""Training: the trainer, augmentation, distributed runs, studies and the allocator they use."""
