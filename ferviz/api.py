@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferviz.errors import DataError, OptionError
+from ferviz.errors import DataError, OptionError, OutputError
 from ferviz.inputs.images import Faces, array_face, read_images
 
 
@@ -176,7 +176,10 @@ class Result:
         from ferviz.explain import save
         from ferviz.fileio import check_target
 
-        check_target(out_dir, folder=True, overwrite=overwrite, owner="manifest.json", option="out_dir")
+        try:
+            check_target(out_dir, folder=True, overwrite=overwrite, owner="manifest.json", option="out_dir")
+        except OutputError as exc:  # its hint names the CLI's flag; a Python caller passes the argument
+            raise OutputError(str(exc).replace("--overwrite", "overwrite=True")) from None
         return save(self.explanation, out_dir, fmt, overwrite=overwrite, extra={"inputs": {"api": True}})
 
     def _repr_png_(self) -> bytes:

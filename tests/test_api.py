@@ -64,8 +64,9 @@ def test_results_and_faces_display_inline_and_save_the_clis_files(tiny_checkpoin
     manifest = result.save(tmp_path / "o")
     files = json.loads(manifest.read_text())["files"]
     assert files == ["arrays.npz", "compare.png", "summary.json", "manifest.json"]
-    with pytest.raises(OutputError, match="out_dir .* already exists"):
+    with pytest.raises(OutputError, match="out_dir .* already exists") as refused:
         result.save(tmp_path / "o")
+    assert "pass overwrite=True to replace" in str(refused.value) and "--overwrite" not in str(refused.value)
     assert result.save(tmp_path / "o", overwrite=True) == manifest
 
 
