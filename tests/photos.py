@@ -13,7 +13,8 @@ from tests.conftest import real_zip
 
 TEST_FACES = Path(__file__).resolve().parent / "assets" / "faces"
 WIDTH, HEIGHT = 760, 420
-PER_PHOTO = 4
+SIDES = (96, 160)  # pasted faces' sides, px: FER2013's 48 px upscaled 2x to 3.3x
+GAP = 4  # px at least between a face and its cell's edge
 
 
 def committed_faces() -> list[np.ndarray]:
@@ -41,25 +42,29 @@ def background(seed: int) -> np.ndarray:
     return np.clip(base + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8)
 
 
-def compose(faces: list[np.ndarray], seed: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """Up to PER_PHOTO faces upscaled to 96-160 px, each in its own column of a backdrop, and
-    their boxes (left, top, right, bottom)."""
+def compose(faces: list[np.ndarray], seed: int, sides: tuple[int, int] = SIDES,
+            rows: int = 1) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Faces upscaled to `sides` px (96-160), each in its own cell of a backdrop, and their boxes
+    (left, top, right, bottom). The cells are as many columns as fit (4 for 160 px) by `rows`."""
     rng = np.random.default_rng(seed)
     photo = background(seed)
-    column = WIDTH // PER_PHOTO
+    columns = WIDTH // (sides[1] + 2 * GAP)
+    width, height = WIDTH // columns, HEIGHT // rows
+    assert len(faces) <= columns * rows and sides[1] + 2 * GAP <= height, "more faces than cells, or too large"
     boxes = []
     for j, face in enumerate(faces):
-        side = int(rng.integers(96, 161))
-        left = j * column + int(rng.integers(4, column - side - 4 + 1))
-        top = int(rng.integers(4, HEIGHT - side - 4 + 1))
+        side = int(rng.integers(sides[0], sides[1] + 1))
+        left = (j % columns) * width + int(rng.integers(GAP, width - side - GAP + 1))
+        top = (j // columns) * height + int(rng.integers(GAP, height - side - GAP + 1))
         photo[top:top + side, left:left + side] = np.asarray(Image.fromarray(face).resize((side, side), Image.BILINEAR))
         boxes.append((left, top, left + side, top + side))
     return photo, boxes
 
 
-def photos_of(faces: list[np.ndarray], seed: int):
-    """(photo, boxes) for the faces, PER_PHOTO to a photo."""
-    return [compose(faces[k:k + PER_PHOTO], seed + k) for k in range(0, len(faces), PER_PHOTO)]
+def photos_of(faces: list[np.ndarray], seed: int, sides: tuple[int, int] = SIDES, rows: int = 1):
+    """(photo, boxes) for the faces, as many to a photo as it has cells."""
+    per_photo = WIDTH // (sides[1] + 2 * GAP) * rows
+    return [compose(faces[k:k + per_photo], seed + k, sides, rows) for k in range(0, len(faces), per_photo)]
 
 
 def iou(a, b) -> float:
@@ -81,3 +86,38 @@ def score(detector, photos) -> tuple[int, int, int]:
         total += len(truth)
         false += sum(max(iou(t, b) for t in truth) < 0.5 for b in boxes)
     return found, total, false
+
+
+def main(argv=None) -> None:
+    """``python -m tests.photos``: the installed detector's recall at IoU 0.5 on photos of random
+    FER2013 faces from the zip, and its boxes on faceless photos (README, "Faces in photos")."""
+    import argparse
+    import time
+
+    from ferviz.inputs.faces import detector
+
+    parser = argparse.ArgumentParser(prog="python -m tests.photos", description=main.__doc__)
+    parser.add_argument("--faces", type=int, default=600, help="random FER2013 faces to paste (default 600)")
+    parser.add_argument("--seed", type=int, default=1, help="which faces and layouts (default 1)")
+    parser.add_argument("--sides", default="96,160", help="smallest and largest pasted side, px (default 96,160)")
+    parser.add_argument("--rows", type=int, default=1, help="rows of faces in a photo (default 1)")
+    parser.add_argument("--faceless", type=int, default=30, help="backdrops without faces, besides 3 blank photos")
+    args = parser.parse_args(argv)
+    faces = zip_faces(args.faces, seed=args.seed)
+    if not faces:
+        raise SystemExit("the real FER2013 zip (../shared/data/fer2013-train.zip) is not here")
+    sides = tuple(int(s) for s in args.sides.split(","))
+    found = detector()
+    photos = photos_of(faces, seed=1000 * args.seed, sides=sides, rows=args.rows)
+    start = time.perf_counter()
+    hits, total, false = score(found, photos)
+    seconds = (time.perf_counter() - start) / len(photos)
+    faceless = [background(seed=100_000 + args.seed * 1000 + k) for k in range(args.faceless)]
+    stray = sum(len(found.detect(p)) for p in faceless + [np.full((HEIGHT, WIDTH), v, np.uint8) for v in (0, 128, 255)])
+    print(f"{found.name}: {hits} of {total} faces found at IoU 0.5 (recall {hits / total:.3f}), {false} boxes on no "
+          f"pasted face, in {len(photos)} photos of {sides[0]}-{sides[1]} px faces ({seconds:.2f} s a photo); "
+          f"{stray} boxes on {len(faceless) + 3} faceless photos")
+
+
+if __name__ == "__main__":
+    main()
