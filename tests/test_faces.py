@@ -28,11 +28,12 @@ from tests.photos import background, committed_faces, compose, iou, photos_of, s
 
 require_extra("cv2", "faces")
 
-#: Recall at IoU 0.5 that the test demands. The issue asked for 0.9; the built-in Haar ensemble
-#: measures 0.83 on this test's 36 faces (30 found) and 0.85 on 200 random FER2013 faces (170
-#: found, 15 boxes on no pasted face in 50 photos). Many FER2013 faces are tilted, turned or
-#: covered (plugins/face_opencv.py), so the bound guards what it does, a little below it.
-MIN_RECALL = 0.75
+#: Recall at IoU 0.5 that the test demands, as the issue asked. The built-in Haar ensemble finds
+#: 87 of this test's 96 faces (0.906), and 1,231 of 1,360 random FER2013 faces (0.905) in four
+#: samples of three face sizes (README, "Faces in photos": python -m tests.photos). One face fewer
+#: here would fail: a change to the detector that loses faces shows at once. The faces it misses are
+#: mostly tilted further, turned away, cut off or covered (plugins/face_opencv.py).
+MIN_RECALL = 0.9
 
 
 pytestmark = pytest.mark.usefixtures("clean_registry")  # tests/conftest.py
@@ -48,7 +49,10 @@ def group(tmp_path_factory):
 
 
 def test_the_detector_finds_real_faces_pasted_into_photos():
-    found, total, false = score(detector(), photos_of(committed_faces() + zip_faces(24, seed=5), seed=11))
+    # 96 faces (12 committed, 84 from the zip where it is here), 8 to a photo: enough that one face
+    # moves recall by a point, in 12 photos' time
+    photos = photos_of(committed_faces() + zip_faces(84, seed=5), seed=11, rows=2)
+    found, total, false = score(detector(), photos)
     assert total >= 12 and found / total >= MIN_RECALL, f"recall {found}/{total}, {false} false boxes"
 
 
