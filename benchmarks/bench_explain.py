@@ -27,7 +27,8 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel, build_model
+from ferviz.model.build import build_model
+from ferviz.model.loaded import LoadedModel
 from ferviz.explain import Request, explaining, get_explainer, run_explainer
 from ferviz.model.preprocessing import Preprocessing
 

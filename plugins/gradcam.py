@@ -31,7 +31,7 @@ from captum.attr import GuidedGradCam as CaptumGuidedGradCam
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
-from ferviz.model.checkpoint import layer_outputs
+from ferviz.model import layer_outputs
 from ferviz.errors import OptionError
 from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
                             describe_mask)

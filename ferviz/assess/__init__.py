@@ -127,7 +127,7 @@ def resolve_metrics(spec: str | Sequence[str], *, has_masks: bool, options: dict
 def eager_only(model, methods: list[str], metrics: list[Metric]) -> dict[str, str]:
     """{name: reason} of the methods and metrics that need an eager model, when `model` is not one
     (TorchScript, torch.export): what ``all`` leaves out on such a model."""
-    from ferviz.model.checkpoint import KINDS
+    from ferviz.model.loaded import KINDS
 
     if getattr(model, "eager", True):
         return {}

@@ -93,7 +93,7 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
 @click.option("--size", default=48, show_default=True, help="Input height and width in pixels.")
 def summary(name, classes, channels, size):
     """Print a Keras-like table of architecture NAME: layer, output shape, parameters."""
-    from ferviz.model.checkpoint import build_model
+    from ferviz.model.build import build_model
     from ferviz.model.summary import format_summary
 
     kwargs = {"num_classes": classes, "in_channels": channels}

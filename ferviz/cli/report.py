@@ -190,7 +190,7 @@ def study(kind, data, out, overwrite, seeds, variants, copies, rotation, shear, 
     ferviz study normalization --data synthetic:count=2000 --seeds 2 --epochs 2 --batch-size 64 --out st/norm
     """
     from ferviz.train.study import check_out, run_study
-    from ferviz.train.trainer import TrainConfig
+    from ferviz.train.config import TrainConfig
 
     check_out(out)
     set_threads(options.pop("threads"))

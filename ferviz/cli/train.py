@@ -66,7 +66,8 @@ def train(data, arch, epochs, batch_size, rotation, shear, zoom, flip, out, over
     history.csv, config.json and curves.png.
     """
     from ferviz.train import distributed
-    from ferviz.train.trainer import TrainConfig, run_training
+    from ferviz.train.config import TrainConfig
+    from ferviz.train.trainer import run_training
 
     if nproc > 1 and not distributed.launched():
         raise SystemExit(distributed.launch_torchrun(nproc, _argv_without_nproc()))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferviz.model.checkpoint import KINDS
+from ferviz.model.loaded import KINDS
 from ferviz.model.evaluation import evaluate
 from ferviz.explain import Request
 from ferviz.figures import training_curves

@@ -33,7 +33,8 @@ from matplotlib.figure import Figure
 from ferviz.errors import DataError, Interrupted, OptionError
 from ferviz.fileio import LOCK_NAME, atomic_file, cannot_write, check_target, clear_folder, run_lock
 from ferviz.figures import save_figure
-from ferviz.train.trainer import TrainConfig, run_training
+from ferviz.train.config import TrainConfig
+from ferviz.train.trainer import run_training
 
 STUDY_FORMAT = "ferviz-study"
 KINDS = ("normalization", "augmentation", "grid")
