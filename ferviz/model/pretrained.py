@@ -13,7 +13,6 @@ A path that exists always wins over a name.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,15 +124,14 @@ def pack_checkpoint(source, out: Path, *, storage: str = "int16", faces=None,
     change of the weights, even 1e-4 relative, moves that face's correlation below 0.999.)"""
     from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
     from ferviz.errors import FervizError
-    from ferviz.fileio import atomic_file, check_target
+    from ferviz.fileio import atomic_path, check_target
 
     out = check_target(out, folder=False, overwrite=overwrite)
     reference = load_checkpoint(source)
     own = {"format", "version", "arch", "arch_args", "class_names", "input", "preprocessing", "ferviz_version",
            "checksum", "storage", "scales"}
     extra = {k: v for k, v in reference.meta.items() if k not in own}
-    with tempfile.TemporaryDirectory(prefix=".ferviz-pack-", dir=out.parent if out.parent.is_dir() else None) as tmp:
-        candidate = Path(tmp) / out.name
+    with atomic_path(out, overwrite=overwrite) as candidate:  # checked where it is written, then moved in
         save_checkpoint(candidate, reference, storage=storage, **extra)
         packed = load_checkpoint(candidate)
         fidelity = map_fidelity(reference, packed, faces) if faces is not None else {}
@@ -142,6 +140,4 @@ def pack_checkpoint(source, out: Path, *, storage: str = "int16", faces=None,
             raise FervizError(f"{storage} storage changes the maps too much (mean Spearman over faces: "
                               + ", ".join(f"{m} {v:.4f}" for m, v in worst.items())
                               + f", below {min_spearman}); try another --storage")
-        with atomic_file(out, overwrite=overwrite) as fh:
-            fh.write(candidate.read_bytes())
     return PackResult(out, file_sha256(out), out.stat().st_size, storage, fidelity)
