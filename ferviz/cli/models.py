@@ -69,7 +69,7 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
     """
     from ferviz.data.sources import Holdout, open_source, select_split
     from ferviz.fileio import check_target
-    from ferviz.model.pretrained import MIN_SPEARMAN, pack_checkpoint
+    from ferviz.model.pack import MIN_SPEARMAN, pack_checkpoint
 
     check_target(out, folder=False, overwrite=overwrite)
     images = None

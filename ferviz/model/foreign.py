@@ -23,10 +23,10 @@ from torch import nn
 
 from ferviz.errors import CheckpointError, FervizError
 from ferviz.model.build import meta_build
-from ferviz.model.checkpoint import FORMAT_VERSION, ZIP_ERRORS, from_ferviz_dict
 from ferviz.model.declared import declared
 from ferviz.model.loaded import LoadedModel
 from ferviz.model.messages import first_sentence, short
+from ferviz.model.validate import FORMAT_VERSION, ZIP_ERRORS, from_ferviz_dict
 
 # ----------------------------------------------------------------------------- the probe
 def check_outputs(model: LoadedModel, path: Path, outputs: str | None) -> LoadedModel:

@@ -15,9 +15,11 @@ Every reader returns ``{split: Dataset}`` with lower-case class names, and handl
 same way (:mod:`.common`). The ``synthetic`` source is :mod:`ferviz.data.synthetic`.
 """
 
-from ferviz.data.readers.csvfile import CsvReader
-from ferviz.data.readers.folders import FolderReader
-from ferviz.data.readers.npz import NpzReader
-from ferviz.data.readers.unlabelled import UnlabelledReader
+from __future__ import annotations
 
-__all__ = ["CsvReader", "FolderReader", "NpzReader", "UnlabelledReader"]
+from ferviz.lazy import exports
+
+_READERS = {"CsvReader": "csvfile", "FolderReader": "folders", "NpzReader": "npz", "UnlabelledReader": "unlabelled"}
+
+__all__ = sorted(_READERS)
+__getattr__ = exports(__name__, _READERS)
