@@ -24,10 +24,9 @@ import json
 import numpy as np
 import torch
 
-from ferviz.model import load_checkpoint
+from ferviz.model import load_checkpoint, resolve_checkpoint
 from ferviz.data.sources import Holdout, describe_split, open_source, select_split
 from ferviz.explain import Request, explaining, gaussian_blur, get_explainer, predicted_classes
-from ferviz.model.pretrained import resolve_checkpoint
 
 BANDS = {"brows and eyes": slice(0, 22), "nose": slice(22, 32), "mouth and chin": slice(32, 48)}
 
