@@ -17,6 +17,7 @@ import numpy as np
 from ferviz.errors import FervizError, UnsupportedModelError
 from ferviz.explain import Explanation, Request, describe_mask
 from ferviz.explain.parallel import run_distributed
+from ferviz.inputs.requests import request_for
 from ferviz.report.sections import RIGHT, TITLES, WRONG, Section, Table, pct
 
 
@@ -189,13 +190,10 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
     try:
         with ctx.work(cost, name) as progress:
             explainer = ctx.explainer(name)
-            if cls.needs == "images":
-                request = Request(images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids,
+            # the selected faces go to per-image explainers only: a model-level one runs on the model alone
+            request = request_for(cls.needs, images=sel.images if cls.needs == "images" else None,
+                                  targets=sel.predicted, labels=sel.labels, ids=sel.ids, dataset=ctx.dataset,
                                   seed=ctx.config.seed, progress=progress)
-            elif cls.needs == "dataset":
-                request = Request(dataset=ctx.dataset, seed=ctx.config.seed, progress=progress)
-            else:
-                request = Request(seed=ctx.config.seed, progress=progress)
             exp = explainer.run(request)
             files = [(ctx.save_figure(figure, f"plugin-{name}-{fig}"), f"{name}: {fig}")
                      for fig, figure in exp.figures.items()]
