@@ -48,99 +48,13 @@ from torch import nn
 from ferviz import __version__
 from ferviz.data import Dataset
 from ferviz.device import PRECISIONS, autocast
-from ferviz.errors import DataError, OptionError, UnknownNameError
-from ferviz.fileio import FIGURE_FORMATS
+from ferviz.errors import DataError, OptionError
+from ferviz.explain.selection import pick_faces, predicted_classes, resolve_targets, select_per_class  # noqa: F401
+from ferviz.fileio import FIGURE_FORMATS, jsonable
+from ferviz.options import Option, parse_key_values, parse_options  # noqa: F401
 
 NEEDS = ("images", "dataset", "model")
 MANIFEST_FORMAT = "ferviz-explanation"
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-# ----------------------------------------------------------------------------- options
-@dataclass(frozen=True)
-class Option:
-    """One typed option of an explainer, given on the command line as ``-p name=value``.
-
-    ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``choices`` makes a str option a
-    choice; ``min``/``max`` bound numbers (inclusive).
-    """
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    choices: tuple[str, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-
-    def __post_init__(self):
-        if self.type not in (int, float, str, bool):
-            raise TypeError(f"option {self.name!r}: type must be int, float, str or bool, not {self.type!r}")
-
-    def describe(self) -> str:
-        """The accepted values in words: ``int >= 1``, ``one of black|mean|blurred``."""
-        if self.choices:
-            return "one of " + "|".join(self.choices)
-        if self.type is bool:
-            return "true|false"
-        name = self.type.__name__
-        if self.min is not None and self.max is not None:
-            return f"{name} in [{self.min:g}, {self.max:g}]"
-        if self.min is not None:
-            return f"{name} >= {self.min:g}"
-        if self.max is not None:
-            return f"{name} <= {self.max:g}"
-        return name
-
-    def parse(self, value: Any, owner: str = "") -> Any:
-        """`value` (a string from the command line, or already typed) as this option's type."""
-        where = f"{owner}: " if owner else ""
-        bad = OptionError(f"{where}bad value {self.name}={value!r}: expected {self.describe()}")
-        if self.type is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE or text in _FALSE:
-                return text in _TRUE
-            raise bad
-        if isinstance(value, bool) and self.type is not str:
-            raise bad
-        try:
-            parsed = self.type(value.strip() if isinstance(value, str) else value)
-        except (TypeError, ValueError):
-            raise bad from None
-        if self.type is int and isinstance(value, float) and value != parsed:
-            raise bad
-        if self.type is float and not np.isfinite(parsed):
-            raise bad
-        if self.choices and parsed not in self.choices:
-            raise bad
-        if (self.min is not None and parsed < self.min) or (self.max is not None and parsed > self.max):
-            raise bad
-        return parsed
-
-
-def parse_key_values(pairs) -> dict[str, str]:
-    """``["steps=20", "baseline=mean"]`` -> ``{"steps": "20", "baseline": "mean"}``."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise OptionError(f"option {pair!r} is not of the form key=value (as in -p threshold=0.5)")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def parse_options(explainer_cls: type["Explainer"], given: dict[str, Any]) -> dict[str, Any]:
-    """Every declared option of `explainer_cls`: the given values parsed and checked, else defaults."""
-    declared = {o.name: o for o in explainer_cls.options}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        valid = ", ".join(f"{o.name} ({o.describe()}, default {o.default})" for o in explainer_cls.options)
-        raise OptionError(f"{explainer_cls.name} has no option {', '.join(map(repr, unknown))}; "
-                          f"valid options: {valid or '(none)'}")
-    return {name: (opt.parse(given[name], explainer_cls.name) if name in given else opt.default)
-            for name, opt in declared.items()}
 
 
 # ----------------------------------------------------------------------------- request / result
@@ -322,36 +236,6 @@ def run_explainer(name: str | type[Explainer], model, *, images=None, targets=No
         targets = predicted_classes(model, np.asarray(images))
     request = Request(images=images, targets=targets, labels=labels, ids=ids, dataset=dataset, seed=seed)
     return explainer.run(request)
-
-
-# ----------------------------------------------------------------------------- selection
-def select_per_class(dataset: Dataset, n: int) -> Dataset:
-    """The first `n` images of each true class (in class order, then file order): reproducible."""
-    if dataset.labels is None:
-        raise DataError(f"{dataset.source}: --per-class needs labels, and split {dataset.split!r} has none")
-    if n < 1:
-        raise OptionError(f"--per-class must be at least 1, got {n}")
-    index = np.concatenate([np.flatnonzero(dataset.labels == c)[:n] for c in range(len(dataset.class_names))])
-    return dataset.subset(index.astype(np.int64))
-
-
-def predicted_classes(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N,) int64 argmax class of `model` for uint8 images."""
-    return model.predict_proba(images, batch_size=batch_size).argmax(dim=1).numpy().astype(np.int64)
-
-
-def resolve_targets(model, spec: str, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-    """Target class per image: ``predicted``, ``true`` (labels in the model's order) or a class name."""
-    spec = spec.strip().lower()
-    if spec == "predicted":
-        return predicted_classes(model, images)
-    if spec == "true":
-        if labels is None:
-            raise DataError("--target true needs labelled images (--data with labels)")
-        return np.asarray(labels, dtype=np.int64)
-    if spec in model.class_names:
-        return np.full(len(images), model.class_names.index(spec), dtype=np.int64)
-    raise UnknownNameError("target", spec, ("predicted", "true", *model.class_names))
 
 
 # ----------------------------------------------------------------------------- torch helpers
@@ -546,17 +430,6 @@ def record_title(record: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- saving
-def jsonable(value):
-    """json.dumps `default=` for numpy values and paths (used by every JSON file ferviz writes)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
 def save(explanation: Explanation, out_dir, fmt: str = "png", *, extra: dict | None = None,
          overwrite: bool = False) -> Path:
     """Write arrays.npz, one file per figure, summary.json and manifest.json into `out_dir`.

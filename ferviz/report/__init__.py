@@ -31,6 +31,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -39,8 +40,9 @@ from matplotlib.figure import Figure
 
 from ferviz import __version__
 from ferviz.errors import FervizError, Interrupted, OptionError, ReportIncomplete, UnsupportedModelError
-from ferviz.explain import parse_key_values, parse_options
-from ferviz.fileio import atomic_folder, check_target
+from ferviz.explain.selection import pick_faces
+from ferviz.fileio import atomic_folder, check_target, jsonable
+from ferviz.options import parse_key_values, parse_options
 from ferviz.progress import progress_bar
 from ferviz.report.explainers import attribution_run, filters_section, plugin_section
 from ferviz.report.explorer import explorer_cost, explorer_section
@@ -116,12 +118,8 @@ class Selection:
 
 def choose_faces(dataset, per_class: int, seed: int) -> np.ndarray:
     """Indices of `per_class` faces of each class (a seeded draw, in class order); unlabelled: any."""
-    rng = np.random.default_rng(seed)
-    if dataset.labels is None:
-        return np.sort(rng.permutation(len(dataset))[:per_class * len(dataset.class_names)])
-    picks = [np.sort(rng.permutation(np.flatnonzero(dataset.labels == c))[:per_class])
-             for c in range(len(dataset.class_names))]
-    return np.concatenate(picks).astype(np.int64)
+    return pick_faces(dataset.labels, per_class=per_class, classes=len(dataset.class_names), size=len(dataset),
+                      seed=seed)
 
 
 def select(model, dataset, per_class: int, seed: int) -> Selection:
@@ -338,7 +336,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                 "explained_with": names[0]}
         report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings,
                   **({"tracebacks": tracebacks} if tracebacks else {})}
-        (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_jsonable))
+        (tmp / "report.json").write_text(json.dumps(report, indent=1, default=partial(jsonable, fallback=repr)))
         (tmp / "index.html").write_text(render_html(meta, sections, timings, tmp), encoding="utf-8")
     failed = {s.key: s.errors for s in sections if s.errors}
     if failed:
@@ -379,13 +377,3 @@ def build_isolated(item: Planned, folder: Path, tracebacks: dict[str, str]) -> S
 
 def _clip(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, tuple)):
-        return str(value) if isinstance(value, Path) else list(value)
-    return repr(value)
