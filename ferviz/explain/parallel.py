@@ -28,10 +28,7 @@ WORKER_TIMEOUT = 6 * 3600
 
 def shard(request: Request, rank: int, world: int) -> Request:
     """This rank's contiguous share of the request's images (ranks in order cover them all)."""
-    part = np.array_split(np.arange(len(request.images)), world)[rank]
-    pick = lambda a: None if a is None else np.asarray(a)[part]  # noqa: E731
-    return Request(images=request.images[part], targets=pick(request.targets), labels=pick(request.labels),
-                   ids=[request.ids[i] for i in part], seed=request.seed)
+    return request.subset(np.array_split(np.arange(len(request.images)), world)[rank])
 
 
 def _compute_share(explainer: Explainer, request: Request) -> list[dict]:
