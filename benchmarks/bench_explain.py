@@ -54,7 +54,7 @@ def maps_only(name: str, model, images, targets, bf16: bool = False, **options):
 
     def run():
         with explaining(model), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return explainer.attribute(request)
+            return explainer.maps(request)
     return run
 
 

@@ -21,8 +21,8 @@ averages per-image values (ignoring NaN), per class of the target too, and keeps
 A key ``chance`` holds what a map independent of everything would score per image; the table
 shows its mean as an "expected at chance" row.
 
-:func:`assess` computes each explainer's maps once (plus a random-map baseline row), hands them
-to every metric with an
+:func:`assess` computes each explainer's maps once (a :class:`~ferviz.explain.MapExplainer`'s
+``maps``; plus a random-map baseline row), hands them to every metric with an
 ``explain_fn(model, images, targets) -> (N, H, W) maps`` that recomputes them on another model
 (for the randomisation sanity checks), and returns an :class:`Assessment`;
 :mod:`ferviz.assess.output` turns it into Markdown, JSON and figures.
@@ -40,7 +40,7 @@ bool or None. Metrics run with the model in eval mode and frozen; they must not 
 from ferviz.assess.metric import (ExplainFn, Metric, eager_only, get_metric, resolve_methods,
                                   resolve_metrics)
 from ferviz.assess.result import Assessment
-from ferviz.assess.runner import MAP_KEYS, RANDOM_ROW, assess, attribution_map, explainer_fn, fit_masks, random_fn
+from ferviz.assess.runner import RANDOM_ROW, assess, attribution_map, explainer_fn, fit_masks, random_fn
 
 __all__ = ["Metric", "ExplainFn", "get_metric", "resolve_metrics", "resolve_methods", "eager_only", "Assessment",
-           "assess", "explainer_fn", "attribution_map", "random_fn", "fit_masks", "RANDOM_ROW", "MAP_KEYS"]
+           "assess", "explainer_fn", "attribution_map", "random_fn", "fit_masks", "RANDOM_ROW"]

@@ -1,8 +1,9 @@
 """The assessment runner: each explainer's maps computed once, then scored by every metric.
 
-:func:`assess` gets each method's (N, S, S) maps through :func:`explainer_fn`, adds a random-map
-baseline row, and hands the maps to every metric with the same ``explain_fn`` to recompute them
-on another model.
+:func:`assess` gets each method's (N, S, S) maps through :func:`explainer_fn` (a
+:class:`~ferviz.explain.MapExplainer`'s ``maps``; any other per-image explainer is run and its
+declared attribution array taken), adds a random-map baseline row, and hands the maps to every
+metric with the same ``explain_fn`` to recompute them on another model.
 """
 
 from __future__ import annotations
@@ -16,46 +17,41 @@ import torch
 from ferviz.assess.metric import ExplainFn, Metric, get_metric
 from ferviz.assess.result import Assessment
 from ferviz.errors import DataError
-from ferviz.explain import Explainer, Request, explaining, get_explainer
+from ferviz.explain import Explainer, Explanation, MapExplainer, Request, explaining, get_explainer
 
 #: The row key of the random-map baseline.
 RANDOM_ROW = "random-map"
-#: Array names an explainer's map is looked for under, in this order.
-MAP_KEYS = ("attributions", "saliency", "map", "heatmap")
 
 
-def attribution_map(arrays: dict[str, np.ndarray], n: int, method: str) -> np.ndarray:
-    """The (N, S, S) float map among an explanation's arrays: the first of MAP_KEYS present, else
-    the only float (N, S, S) array. DataError when there is none (not an attribution method)."""
-    for key in MAP_KEYS:
-        if key in arrays:
-            return np.asarray(arrays[key], dtype=np.float32)
-    candidates = [k for k, a in arrays.items() if a.dtype.kind == "f" and a.ndim == 3 and len(a) == n]
-    if len(candidates) == 1:
-        return np.asarray(arrays[candidates[0]], dtype=np.float32)
-    raise DataError(f"{method}: its explanation holds no per-image map (looked for {', '.join(MAP_KEYS)} "
-                    f"or a single float (N, H, W) array; found {', '.join(arrays) or 'nothing'})")
+def attribution_map(explanation: Explanation, method: str) -> np.ndarray:
+    """The (N, S, S) float map an explanation declares (``meta["attribution"]["array"]``, as
+    :func:`~ferviz.explain.attribution_explanation` sets it). DataError when it declares none."""
+    key = explanation.meta.get("attribution", {}).get("array")
+    if key not in explanation.arrays:
+        raise DataError(f"{method}: its explanation holds no per-image map (it declares none: make the explainer a "
+                        "MapExplainer, or return attribution_explanation(...) from explain)")
+    return np.asarray(explanation.arrays[key], dtype=np.float32)
 
 
 def explainer_fn(cls: type[Explainer], options: dict | None = None, seed: int = 0) -> ExplainFn:
-    """``explain_fn(model, images, targets) -> maps`` running explainer `cls` with `options`.
+    """``explain_fn(model, images, targets) -> (N, S, S) maps`` of explainer `cls` with `options`.
 
-    Fast path: an explainer with an ``attribute(request)`` method returning the (N, S, S) maps (or a
-    tuple whose first item they are) is called through it, with the model in eval mode and frozen
-    as ``run`` would, and makes no figures. Any other explainer is ``run`` and its map picked from
-    its arrays (:func:`attribution_map`).
+    A :class:`~ferviz.explain.MapExplainer` gives its maps alone (:meth:`~ferviz.explain.MapExplainer.maps`:
+    no figures). Any other per-image explainer is ``run`` and its declared map taken
+    (:func:`attribution_map`).
     """
 
     def explain(model, images, targets):
         explainer = cls(model, **(options or {}))
         request = Request(images=images, targets=targets, seed=seed)
-        if callable(getattr(explainer, "attribute", None)):
-            with explaining(model):
-                maps = explainer.attribute(request)
-            maps = maps[0] if isinstance(maps, tuple) else maps
-            if isinstance(maps, np.ndarray) and maps.shape == (len(images), model.input_size, model.input_size):
-                return maps.astype(np.float32, copy=False)
-        return attribution_map(explainer.run(request).arrays, len(images), cls.name)
+        if isinstance(explainer, MapExplainer):
+            maps = explainer.maps(request)
+        else:
+            maps = attribution_map(explainer.run(request), cls.name)
+        if maps.shape != (len(images), model.input_size, model.input_size):
+            raise DataError(f"{cls.name}: its maps are {maps.shape}, not one {model.input_size}x{model.input_size} "
+                            "map per image")
+        return maps.astype(np.float32, copy=False)
 
     return explain
 

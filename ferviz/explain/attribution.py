@@ -4,7 +4,8 @@ An attribution explainer declares ``*mask_options()`` (the mask panel's ``thresh
 rule and ``smooth`` blur), ``*figure_options()`` (``style``, ``opacity``, ``cmap``) and, where a
 test shows its bf16 maps keep the fp32 ones, ``precision_option()``; :func:`attribution_explanation`
 turns its (N, H, W) maps into the standard :class:`~ferviz.explain.Explanation` (arrays, one figure
-page per 8 faces, one record per image).
+page per 8 faces, one record per image). :class:`~ferviz.explain.MapExplainer` calls it for
+every map explainer; an explainer with its own ``explain`` may call it too.
 """
 
 from __future__ import annotations

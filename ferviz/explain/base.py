@@ -2,7 +2,9 @@
 
 An explainer is a subclass of :class:`Explainer` that declares its ``name``, a one-line
 ``summary``, what it ``needs`` (``"images"``, ``"dataset"`` or ``"model"``) and its typed
-``options``, and overrides one method, :meth:`Explainer.explain`::
+``options``. A per-image attribution explainer subclasses :class:`~ferviz.explain.MapExplainer`
+and implements ``attribute(batch)`` (see :mod:`ferviz.explain.maps`); any other explainer
+(a data-set analysis, a model-level visualisation) overrides :meth:`Explainer.explain`::
 
     class Brightness(Explainer):
         name = "brightness"
@@ -94,8 +96,8 @@ class Request:
     def subset(self, index: slice | np.ndarray) -> Request:
         """The images at `index` (a slice or indices) with their targets, labels and ids, and the seed.
 
-        No data set and no progress listener: one process's share of the images under torchrun
-        (:mod:`ferviz.explain.parallel`).
+        No data set and no progress listener: a batch of a map explainer, or one process's share
+        of the images under torchrun (:mod:`ferviz.explain.parallel`).
         """
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         ids = self.ids[index] if isinstance(index, slice) else [self.ids[i] for i in index]
@@ -120,7 +122,8 @@ class Explanation:
 
 # ----------------------------------------------------------------------------- the base class
 class Explainer:
-    """Base class of every explainer. Subclass, declare the class attributes, override `explain`.
+    """Base class of every explainer. Subclass, declare the class attributes, override `explain`
+    (a per-image attribution explainer subclasses :class:`~ferviz.explain.MapExplainer` instead).
 
     ``self.model`` is the :class:`~ferviz.model.checkpoint.LoadedModel`; ``self.opts`` holds the
     validated option values as attributes (``self.opts.steps``). Override
@@ -154,7 +157,8 @@ class Explainer:
     def autocast(self) -> AbstractContextManager:
         """bf16 autocast when the explainer has a ``precision`` option that resolves to bf16, else a no-op.
 
-        Map computations run inside it (see :func:`~ferviz.explain.in_precision`); figures never do.
+        A map explainer's `compute` runs inside it (see :class:`~ferviz.explain.MapExplainer`, and
+        :func:`~ferviz.explain.in_precision` for an explainer of its own); figures never do.
         """
         precision = getattr(self.opts, "precision", None)
         return autocast(self.model.device, precision) if precision else nullcontext()
