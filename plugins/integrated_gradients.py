@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, gaussian_blur, mask_options
+from ferviz.explain import Explanation, MapExplainer, Option, Request, figure_options, folded, gaussian_blur, mask_options
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")
@@ -59,6 +59,30 @@ class IntegratedGradients(MapExplainer):
     summary = "Integrated gradients (Sundararajan et al. 2017) via Captum; signed map, completeness delta."
     needs = "images"
     map_title, map_name = "IG ({opts.baseline} baseline)", "IG"
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "attributions", "integrated-gradients", 30
+    report_title = "Where does it look? Integrated gradients"
+    report_lead = ("Integrated gradients (Sundararajan et al. 2017, via Captum) from a {baseline} baseline in {steps} "
+                   "steps: signed contributions of each pixel to the predicted class's logit (red for, blue against).")
+    report_caption = "face, signed integrated gradients (red for, blue against) and the face where they are high"
+    report_columns = (("score_minus_baseline", "S(x) - S(x')", "{:.2f}", "logit minus the baseline's"),
+                      ("delta", "delta", "{:+.3f}", "completeness error"))
+
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        return 3 * images * opts.steps  # a saliency pass per step
+
+    @classmethod
+    def report_findings(cls, explanation: Explanation) -> tuple[list[str], dict]:
+        """Whether the path integral converged: Captum's completeness error against the score gaps."""
+        delta = np.abs(explanation.arrays["delta"]).max()
+        gap = np.abs(explanation.arrays["score_minus_baseline"]).max()
+        converged = delta <= 0.05 * max(gap, 1e-9)
+        return ([f"Completeness holds to within {delta:.3g} logits for score gaps up to {gap:.3g}: "
+                 + ("the path integral has converged." if converged else
+                    f"more steps would help (-p {cls.name}.steps=N).")],
+                {"max_abs_delta": float(delta), "max_abs_score_gap": float(gap)})
+
     options = (
         Option("steps", int, 50, "integration steps (Gauss-Legendre)", min=2, max=10000),
         Option("baseline", str, "black", "reference image the path starts from", choices=BASELINES),

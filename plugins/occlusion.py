@@ -47,6 +47,13 @@ class Occlusion(MapExplainer):
     summary = "Occlusion (Zeiler & Fergus 2014) via Captum: logit drop when a sliding patch is hidden."
     needs = "images"
     map_title, map_name = "occlusion {opts.patch}px / {opts.stride} ({opts.baseline})", "drop"
+
+    # the report: a generic section (Explainer.report_layout); what one run costs
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        side = max(0, input_size - opts.patch) // opts.stride + 1
+        return images * (side * side + 1)  # a forward pass per patch position, and the unhidden face
+
     options = (
         Option("patch", int, 8, "side of the square patch in pixels", min=1),
         Option("stride", int, 4, "step between patch positions in pixels", min=1),

@@ -51,6 +51,12 @@ class Saliency(MapExplainer):
     needs = "images"
     map_key, signed, positive_mask = "saliency", False, False
     map_title, map_name = "|d score / d pixel|", "saliency"
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "attributions", "saliency", 20
+    report_title = "Where does it look? Saliency"
+    report_lead = ("Vanilla saliency (Simonyan et al. 2014): |d score / d pixel| of the predicted class's logit, as a "
+                   "heat map and as a mask over the face (the {mask_rule}; the rest greyed out).")
+    report_caption = "face, |d score / d pixel| and the face where saliency is high"
     options = (
         *mask_options(0.7, "zscore", 2.0),
         *figure_options(),

@@ -55,6 +55,12 @@ class SmoothGrad(MapExplainer):
     summary = "SmoothGrad (Smilkov et al. 2017): Captum NoiseTunnel over saliency or integrated gradients."
     needs = "images"
     map_title = "{opts.noise_type} over {opts.base} ({opts.samples}x, sd {opts.stdev:g})"
+
+    # the report: a generic section (Explainer.report_layout); what one run costs
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        return 3 * images * opts.samples * (opts.steps if opts.base == "integrated-gradients" else 1)
+
     options = (
         Option("base", str, "saliency", "attribution averaged over the noisy copies", choices=BASES),
         Option("samples", int, 20, "noisy copies per image", min=1, max=10000),

@@ -10,7 +10,8 @@ import click
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
+from ferviz.cli.options import (SPLIT_DEFAULT, checkpoint_options, device_option, load_from_options, overwrite_option,
+                                resolve)
 from ferviz.fileio import check_target
 
 DEFAULT_COUNT = 70

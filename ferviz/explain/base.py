@@ -142,6 +142,41 @@ class Explainer:
     #: torch.export program it refuses in one line (UnsupportedModelError) before any work.
     needs_eager: ClassVar[bool] = False
 
+    # --- how the report shows this explainer (ferviz.report reads only these; the defaults give a generic section)
+    #: The section layout: "generic" (its figures and summary tables), "attributions" (per-image maps of the
+    #: selected faces and where they sit on the face), "confusion-matrix" (a data set's confusion summary) or
+    #: "filter-grids" (a layer explainer run on each --layers layer from noise and from a face).
+    report_layout: ClassVar[str] = "generic"
+    #: The section's id and heading; "" gives "plugin-NAME" and "What does NAME show?".
+    report_section: ClassVar[str] = ""
+    report_title: ClassVar[str] = ""
+    #: Place among the explainer sections and the explorer's explainers: lower first, ties by name.
+    report_order: ClassVar[int] = 100
+    #: The sentence under the heading, a str.format template of the run's options and {mask_rule} (the mask
+    #: options' rule); "" gives the generic lead ("SUMMARY Explainer 'NAME' from plugin ...").
+    report_lead: ClassVar[str] = ""
+    #: Each figure's caption, a template of the options, the summary's entries, {name}, {figure} (its key),
+    #: {checkpoint} and, in filter grids, {origin} (white noise or the face).
+    report_caption: ClassVar[str] = "{name}: {figure}"
+    #: Attributions: entries of the per-image records the face table adds, as (key, header, format, meaning
+    #: for the caption); they take the place of the "true" column (each face's mark says it).
+    report_columns: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
+    #: Filter grids: the layers run when the model has them and --layers names none (else "auto").
+    report_layers: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def report_cost(cls, opts: SimpleNamespace, images: int, input_size: int) -> int:
+        """Rough work units of one run (one unit ~ one image through the network), for progress bars.
+
+        `opts`: the validated options; `images`: the faces explained (a data set's size when it needs one).
+        """
+        return {"images": 3 * images, "dataset": images}.get(cls.needs, 100)  # forward + backward ~ 3 passes
+
+    @classmethod
+    def report_findings(cls, explanation: Explanation) -> tuple[list[str], dict]:
+        """Sentences the report adds to the section's findings, and the numbers they quote (for report.json)."""
+        return [], {}
+
     def __init__(self, model, **options):
         if self.needs not in NEEDS:
             raise TypeError(f"{type(self).__name__}.needs must be one of {NEEDS}, not {self.needs!r}")

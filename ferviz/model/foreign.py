@@ -13,7 +13,6 @@ than there are class names is refused in one line that gives both numbers.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 import zipfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from ferviz.model.checkpoint import (_ZIP_ERRORS, FORMAT_VERSION, LoadedModel, _
                                meta_build)
 from ferviz.model.declared import declared
 from ferviz.errors import CheckpointError, FervizError
+from ferviz.registry import factory_takes as _factory_takes
 
 # ----------------------------------------------------------------------------- the probe
 def check_outputs(model: LoadedModel, path: Path, outputs: str | None) -> LoadedModel:
@@ -191,16 +191,6 @@ def load_exported(path: Path, options: dict) -> LoadedModel:
 
 
 # ----------------------------------------------------------------------------- plain state_dict
-def _factory_takes(arch: str, name: str) -> bool:
-    from ferviz import registry
-
-    try:
-        parameters = inspect.signature(registry.models().get_or_raise(arch)).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters
-
-
 def load_state_dict(state: dict, path: Path, options: dict) -> LoadedModel:
     """A plain state_dict of registered architecture ``options["arch"]``.
 
