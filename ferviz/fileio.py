@@ -317,3 +317,22 @@ def clear_folder(folder: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def jsonable(value, fallback=None):
+    """``json.dumps(..., default=jsonable)`` for numpy values and paths: every JSON file ferviz writes.
+
+    Any other value raises TypeError, or with `fallback` becomes ``fallback(value)`` (the report
+    passes ``repr``: an odd value in a third-party section is shown, not fatal).
+    """
+    import numpy as np  # only here: this module stays light for the CLI's start-up
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if fallback is not None:
+        return fallback(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

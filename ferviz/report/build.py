@@ -14,14 +14,13 @@ import shutil
 import time
 import traceback
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ferviz import __version__
 from ferviz.errors import FervizError, Interrupted, ReportIncomplete, UnsupportedModelError
-from ferviz.fileio import atomic_folder, check_target
+from ferviz.fileio import atomic_folder, check_target, jsonable
 from ferviz.progress import progress_bar
 from ferviz.report.context import ReportConfig, ReportContext
 from ferviz.report.filters import report_layers
@@ -85,7 +84,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                 "explained_with": names[0]}
         report = {**meta, "sections": {s.key: s.to_dict() for s in sections}, "timings_s": timings,
                   **({"tracebacks": tracebacks} if tracebacks else {})}
-        (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_jsonable))
+        (tmp / "report.json").write_text(json.dumps(report, indent=1, default=partial(jsonable, fallback=repr)))
         (tmp / "index.html").write_text(render_html(meta, sections, timings, tmp), encoding="utf-8")
     failed = {s.key: s.errors for s in sections if s.errors}
     if failed:
@@ -126,13 +125,3 @@ def build_isolated(item: Planned, folder: Path, tracebacks: dict[str, str]) -> S
 
 def _clip(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, tuple)):
-        return str(value) if isinstance(value, Path) else list(value)
-    return repr(value)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ferviz.explain.selection import pick_faces
 from ferviz.report.sections import RIGHT, WRONG
 
 FIGURE_DPI = 100
@@ -56,12 +57,8 @@ class Selection:
 
 def choose_faces(dataset, per_class: int, seed: int) -> np.ndarray:
     """Indices of `per_class` faces of each class (a seeded draw, in class order); unlabelled: any."""
-    rng = np.random.default_rng(seed)
-    if dataset.labels is None:
-        return np.sort(rng.permutation(len(dataset))[:per_class * len(dataset.class_names)])
-    picks = [np.sort(rng.permutation(np.flatnonzero(dataset.labels == c))[:per_class])
-             for c in range(len(dataset.class_names))]
-    return np.concatenate(picks).astype(np.int64)
+    return pick_faces(dataset.labels, per_class=per_class, classes=len(dataset.class_names), size=len(dataset),
+                      seed=seed)
 
 
 def select(model, dataset, per_class: int, seed: int) -> Selection:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ferviz.errors import OptionError, UnsupportedModelError
-from ferviz.explain import parse_key_values, parse_options
+from ferviz.options import parse_key_values, parse_options
 from ferviz.report.explainers import plan_attributions, plan_confusion, plan_generic
 from ferviz.report.filters import LAYOUT as FILTER_GRIDS, SETS, SETS_WHY, plan_filters
 from ferviz.report.describe import report_explainers, section_key
