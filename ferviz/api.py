@@ -29,7 +29,7 @@ from ferviz.inputs.images import Faces, array_face, read_images
 
 
 def load(checkpoint: str | Path, *, device: str = "cpu", **declared):
-    """A :class:`~ferviz.model.checkpoint.LoadedModel` from a checkpoint path or a pretrained name.
+    """A :class:`~ferviz.model.LoadedModel` from a checkpoint path or a pretrained name.
 
     `declared` are what the CLI's flags declare for foreign files: ``classes``, ``normalize``,
     ``arch``, ``arch_args``, ``size``, ``channels``, ``outputs``, ``trust`` (README, Checkpoints).

@@ -19,7 +19,7 @@ any work starts; an unknown key or a bad value raises :class:`OptionError` that 
 valid. :meth:`Explainer.run` checks the request against ``needs`` and runs ``explain`` with the
 model in eval mode and its parameters frozen (both restored after).
 
-Pixel convention: explainers feed the :class:`~ferviz.model.checkpoint.LoadedModel` plain pixels,
+Pixel convention: explainers feed the :class:`~ferviz.model.LoadedModel` plain pixels,
 float on the 0-255 scale, (N, C, H, W), made from uint8 images with ``model.pixels(images)``;
 the model applies the checkpoint's preprocessing itself.
 
@@ -125,7 +125,7 @@ class Explainer:
     """Base class of every explainer. Subclass, declare the class attributes, override `explain`
     (a per-image attribution explainer subclasses :class:`~ferviz.explain.MapExplainer` instead).
 
-    ``self.model`` is the :class:`~ferviz.model.checkpoint.LoadedModel`; ``self.opts`` holds the
+    ``self.model`` is the :class:`~ferviz.model.LoadedModel`; ``self.opts`` holds the
     validated option values as attributes (``self.opts.steps``). Override
     :meth:`check_model` to validate options that depend on the model (a layer name); it runs
     in ``__init__``, before any work.
