@@ -34,7 +34,9 @@ def register_explainers(register):
     """Register explainers.
 
     Call ``register(explainer_class)`` once per explainer; the class subclasses
-    :class:`ferviz.explain.Explainer` and names itself with its ``name`` attribute.
+    :class:`ferviz.explain.MapExplainer` (a per-image map: implement ``attribute(batch)``) or
+    :class:`ferviz.explain.Explainer` (anything else: implement ``explain(request)``) and names
+    itself with its ``name`` attribute.
     """
 
 
