@@ -133,3 +133,15 @@ def test_extension_points_name_real_hooks():
     assert len(hooks) >= 5, f"the extension-point section names only {sorted(hooks)}"
     for hook in hooks:
         assert callable(getattr(hookspecs, hook, None)), f"docs/architecture.md names hook {hook!r}, not declared"
+
+
+def test_setup_cfg_ships_every_package():
+    """A wheel (not an editable install, which the suite runs from) holds only the packages setup.cfg lists."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    present = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert present == listed, f"setup.cfg [options] packages: missing {sorted(present - listed)}, " \
+                              f"stale {sorted(listed - present)}"
