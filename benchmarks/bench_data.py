@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         os.environ["FERVIZ_CACHE_DIR"] = str(tmp / "cache")
         os.environ.pop("FERVIZ_NO_CACHE", None)
         from ferviz.data import cache
-        from ferviz.data.fer2013 import CsvReader, FolderReader
+        from ferviz.data.readers import CsvReader, FolderReader
 
         cache.MIN_IMAGES = 0  # cache even a --rows 100 file, so the cached load is measured
 

@@ -27,7 +27,8 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel, build_model
+from ferviz.model.build import build_model
+from ferviz.model.loaded import LoadedModel
 from ferviz.explain import Request, explaining, get_explainer, run_explainer
 from ferviz.model.preprocessing import Preprocessing
 
@@ -54,7 +55,7 @@ def maps_only(name: str, model, images, targets, bf16: bool = False, **options):
 
     def run():
         with explaining(model), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return explainer.attribute(request)
+            return explainer.maps(request)
     return run
 
 
@@ -120,7 +121,7 @@ def main(argv=None) -> dict:
     bf16_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], True, steps=args.ig_steps)
     results["integrated_gradients"] = compare(
         f"integrated gradients, {args.ig_steps} steps", "images/s", args.ig, ours_ig, captum_ig, args.reps, bf16=bf16_ig)
-    ours_map = ours_ig()[0]
+    ours_map = ours_ig()
     their_map = captum_ig().sum(dim=1).detach().cpu().numpy()
     diff = float(np.abs(ours_map - their_map).max())
     scale = float(np.abs(their_map).max())

@@ -30,10 +30,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
 from ferviz.train.augment import Augmentation
-from ferviz.model.checkpoint import build_model
+from ferviz.model.build import build_model
 from ferviz.data import Dataset
 from ferviz.model.preprocessing import Preprocessing
-from ferviz.train.trainer import Trainer, TrainConfig
+from ferviz.train.config import TrainConfig
+from ferviz.train.trainer import Trainer
 
 FORWARD_GFLOP = 0.42  # seed VGG, one 48x48 image (multiply-adds counted as 2 FLOP)
 

@@ -13,7 +13,7 @@ hold the same parts of most faces. Per predicted class, two numbers per band:
     python examples/saliency_regions.py --checkpoint fer2013-seed-vgg --data ../shared/data/fer2013-train.zip
 
 It uses ferviz's Python API only: the checkpoint by name, the held-out split the checkpoint
-records, and the saliency explainer's ``attribute`` (maps without figures).
+records, and the saliency explainer's ``maps`` (maps without figures).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import json
 import numpy as np
 import torch
 
-from ferviz.model.checkpoint import load_checkpoint
+from ferviz.model import load_checkpoint, resolve_checkpoint
 from ferviz.data.sources import Holdout, describe_split, open_source, select_split
 from ferviz.explain import Request, explaining, gaussian_blur, get_explainer, predicted_classes
-from ferviz.model.pretrained import resolve_checkpoint
 
 BANDS = {"brows and eyes": slice(0, 22), "nose": slice(22, 32), "mouth and chin": slice(32, 48)}
 
@@ -62,7 +61,7 @@ def main(argv=None) -> dict:
     predicted = predicted_classes(model, images)
     explainer = get_explainer("saliency")(model)
     with explaining(model):
-        maps = explainer.attribute(Request(images=images, targets=predicted))
+        maps = explainer.maps(Request(images=images, targets=predicted))
     shares, peaks = band_shares(maps), peak_bands(maps)
     area = [(band.stop - band.start) / maps.shape[1] for band in BANDS.values()]
     rows = {}

@@ -29,7 +29,7 @@ from ferviz.inputs.images import Faces, array_face, read_images
 
 
 def load(checkpoint: str | Path, *, device: str = "cpu", **declared):
-    """A :class:`~ferviz.model.checkpoint.LoadedModel` from a checkpoint path or a pretrained name.
+    """A :class:`~ferviz.model.LoadedModel` from a checkpoint path or a pretrained name.
 
     `declared` are what the CLI's flags declare for foreign files: ``classes``, ``normalize``,
     ``arch``, ``arch_args``, ``size``, ``channels``, ``outputs``, ``trust`` (README, Checkpoints).
@@ -101,8 +101,8 @@ def explain_faces(model, faces, methods="saliency", *, target="predicted", optio
     the default as in :func:`~ferviz.inputs.images.read_images`).
     """
     from ferviz.explain.compare import combine, plan_methods, split_methods
-    from ferviz.explain import Request
     from ferviz.inputs.faces import add_photo_overview
+    from ferviz.inputs.requests import request_for
 
     names = split_methods(methods) if isinstance(methods, str) else split_methods(",".join(methods))
     plan = plan_methods(names, _options(names, options))
@@ -112,7 +112,8 @@ def explain_faces(model, faces, methods="saliency", *, target="predicted", optio
                               f"ferviz.explain.run_explainer({name!r}, model, ...)")
     explainers = {name: cls(model, **opts) for name, (cls, opts) in plan.items()}
     faces = as_faces(model, faces, find)
-    request = Request(images=faces.images, targets=_targets(model, target, faces), ids=faces.ids, seed=seed)
+    request = request_for("images", images=faces.images, targets=_targets(model, target, faces), ids=faces.ids,
+                          seed=seed)
     per_method = {name: e.run(request) for name, e in explainers.items()}
     combined = combine(per_method, model, request)
     add_photo_overview(combined, faces)  # faces found in photos: their boxes, and the photos with them

@@ -2,7 +2,8 @@
 
 1. Output is written under a temporary name beside its target (a hidden sibling) and moved
    into place with one rename, so that a reader, or a crash, sees the old target or the new
-   one, never half of either (`atomic_file`, `atomic_folder`).
+   one, never half of either (`atomic_file`, `atomic_path` for a file that is written by
+   another function and checked before it is moved, `atomic_folder`).
 2. An existing target is refused unless the caller passes ``overwrite``; with it the whole
    target is replaced, and nothing of the old one stays beside the new one. An empty folder
    counts as absent. A non-empty folder is only replaced when it holds ferviz output of the
@@ -149,23 +150,21 @@ def _place_file(tmp: str, path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_file(path, mode: str = "wb", *, overwrite: bool = True) -> Iterator:
-    """Write to a temporary file beside `path`, fsync, then rename it to `path`: never half a file.
-
-    With ``overwrite=False`` an existing `path` is left as it is and the write is refused.
-    """
+def atomic_path(path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield the path of a new, empty temporary file beside `path`, for the block to write (and
+    check); when the block ends without error the file becomes `path` in one rename. On error it
+    is removed and `path` stays as it was. With ``overwrite=False`` an existing `path` is left as
+    it is and the write is refused."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     except OSError as exc:
         raise cannot_write(path, exc) from None
     try:
         try:
-            with os.fdopen(fd, mode) as fh:
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
+            yield Path(tmp)
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
             _place_file(tmp, path, overwrite)
         except OSError as exc:
@@ -173,6 +172,19 @@ def atomic_file(path, mode: str = "wb", *, overwrite: bool = True) -> Iterator:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_file(path, mode: str = "wb", *, overwrite: bool = True) -> Iterator:
+    """Write to a temporary file beside `path`, fsync, then rename it to `path`: never half a file
+    (:func:`atomic_path`, opened in `mode`).
+
+    With ``overwrite=False`` an existing `path` is left as it is and the write is refused.
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, mode) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # ----------------------------------------------------------------------------- folders
@@ -305,3 +317,22 @@ def clear_folder(folder: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def jsonable(value, fallback=None):
+    """``json.dumps(..., default=jsonable)`` for numpy values and paths: every JSON file ferviz writes.
+
+    Any other value raises TypeError, or with `fallback` becomes ``fallback(value)`` (the report
+    passes ``repr``: an odd value in a third-party section is shown, not fatal).
+    """
+    import numpy as np  # only here: this module stays light for the CLI's start-up
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if fallback is not None:
+        return fallback(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

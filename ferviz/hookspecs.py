@@ -34,7 +34,9 @@ def register_explainers(register):
     """Register explainers.
 
     Call ``register(explainer_class)`` once per explainer; the class subclasses
-    :class:`ferviz.explain.Explainer` and names itself with its ``name`` attribute.
+    :class:`ferviz.explain.MapExplainer` (a per-image map: implement ``attribute(batch)``) or
+    :class:`ferviz.explain.Explainer` (anything else: implement ``explain(request)``) and names
+    itself with its ``name`` attribute.
     """
 
 
@@ -89,7 +91,7 @@ def load_checkpoint(path, options):
     ``path`` is a :class:`pathlib.Path`; ``options`` a dict of what the user gave on the command
     line (``classes``, ``normalize``, ``channels``, ``size``, ``arch``, ``arch_args``,
     ``outputs``, ``trust``; :func:`ferviz.model.declared.declared` parses them). Return a
-    :class:`ferviz.model.checkpoint.LoadedModel`, or None to let the next plugin try; raise
+    :class:`ferviz.model.LoadedModel`, or None to let the next plugin try; raise
     :class:`ferviz.errors.CheckpointError` for a file in your format that cannot be read. The
     first non-None answer wins; ferviz's own formats are tried before any plugin, and ferviz
     probes the returned network (output size against the class names, probabilities).

@@ -7,6 +7,7 @@ The marker name, the entry-point group and the PluginManager name are all ``ferv
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import traceback
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ BUILTIN_PLUGINS = (
 DISABLE_ENV = "FERVIZ_DISABLE_PLUGINS"
 
 
+def blocked_names() -> set[str]:
+    """The entry-point names that FERVIZ_DISABLE_PLUGINS blocks."""
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -58,7 +64,7 @@ class FervizPluginManager(pluggy.PluginManager):
         self.infos: dict[str, PluginInfo] = {}
 
     def load_entry_points(self) -> None:
-        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        blocked = blocked_names()
         for ep in metadata.entry_points(group=PROJECT):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
@@ -175,12 +181,66 @@ def face_detectors() -> Registry:
     return _collect("register_face_detectors", "face detector", lambda detector: detector.name)
 
 
-def registrations() -> dict[str, dict[str, list[str]]]:
-    """plugin name -> {hook kind -> names it registered}, for `ferviz plugins`."""
+def factory_takes(arch: str, argument: str) -> bool:
+    """Whether the factory of registered architecture `arch` takes keyword `argument`.
+
+    An architecture describes itself by its factory's signature (hook ``register_models``):
+    ``input_size`` and ``in_channels`` are passed to the factories that take them.
+    """
+    try:
+        return argument in inspect.signature(models().get_or_raise(arch)).parameters
+    except (TypeError, ValueError):  # a factory without a signature Python can read
+        return False
+
+
+#: What `ferviz plugins` lists per plugin: (kind, the registry of that kind).
+KINDS = (("models", models), ("explainers", explainers), ("data sources", data_readers), ("metrics", metrics),
+         ("pretrained", pretrained), ("face detectors", face_detectors))
+
+
+def registrations(conflicts: list[str] | None = None) -> dict[str, dict[str, list[str]]]:
+    """plugin name -> {hook kind -> names it registered}, for `ferviz plugins`.
+
+    A name registered twice raises PluginError; given a list `conflicts`, its message is added to
+    it instead and that kind is left out, so the other kinds are still listed.
+    """
     out: dict[str, dict[str, list[str]]] = {}
-    for kind, reg in (("models", models()), ("explainers", explainers()),
-                      ("data sources", data_readers()), ("metrics", metrics()),
-                      ("pretrained", pretrained()), ("face detectors", face_detectors())):
+    for kind, collect in KINDS:
+        try:
+            reg = collect()
+        except PluginError as exc:
+            if conflicts is None:
+                raise
+            conflicts.append(str(exc))
+            continue
         for name, plugin in reg.owner.items():
             out.setdefault(plugin, {}).setdefault(kind, []).append(name)
     return out
+
+
+def plugin_table() -> tuple[list[dict], list[str]]:
+    """One row per plugin (loaded, failed, disabled) and the registration conflicts found.
+
+    A row: name, version, origin (``built-in``, the distribution, ``in-process``), module, status
+    (``ok``, ``failed``, ``disabled``), registers (kind -> names) and error (a failed import's
+    traceback, else None). What ``ferviz plugins`` prints, as a table or as JSON.
+    """
+    pm = get_plugin_manager()
+    conflicts: list[str] = []
+    registers = registrations(conflicts)
+    rows = []
+    for name, info in pm.infos.items():
+        rows.append({"name": name, "version": info.version, "origin": info.origin, "module": info.module,
+                     "status": "failed" if info.error else "ok", "registers": registers.get(name, {}),
+                     "error": info.error})
+    for name, plugin in pm.list_name_plugin():
+        if name not in pm.infos and plugin is not None:
+            rows.append({"name": name, "version": "", "origin": "in-process", "module": repr(plugin),
+                         "status": "ok", "registers": registers.get(name, {}), "error": None})
+    blocked = blocked_names()
+    for ep in metadata.entry_points(group=PROJECT):
+        if ep.name in blocked:
+            rows.append({"name": ep.name, "version": ep.dist.version if ep.dist else "?",
+                         "origin": ep.dist.name if ep.dist else "?", "module": ep.value, "status": "disabled",
+                         "registers": {}, "error": None})
+    return rows, conflicts

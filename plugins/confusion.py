@@ -32,6 +32,12 @@ class Confusion(Explainer):
     name = "confusion"
     summary = "Row-normalised confusion matrix, per-class accuracy and the most confused pairs."
     needs = "dataset"
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "confusion-matrix", "confusion", 10
+    report_title = "Which expressions does it confuse?"
+    report_lead = ("Row-normalised confusion matrix: row = true class, column = prediction, each cell the share of "
+                   "its row and the count; beside it the per-class accuracy (the diagonal).")
+    report_caption = "row-normalised confusion matrix of {checkpoint} and its per-class accuracy"
     options = (
         Option("top", int, 5, "how many confused pairs to name", min=1, max=100),
         Option("batch_size", int, 512, "images per forward pass", min=1),

@@ -79,6 +79,19 @@ class FilterAscent(Explainer):
     summary = "What each filter responds to: gradient ascent on the input (Erhan et al. 2009)."
     needs = "model"
     needs_eager = True  # a forward hook on the chosen layer
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "filter-grids", "filters", 40
+    report_title = "What do its filters respond to?"
+    report_lead = ("Gradient ascent on the input (Erhan et al. 2009): for each of the first filters of a layer, the "
+                   "image that maximises its mean activation, started from white noise and from a real face (the "
+                   "first rightly predicted selected face). Titles: filter, final mean activation.")
+    report_caption = "{layer}: {count} filters, {steps} ascent steps from {origin}"
+    report_layers = ("features.conv2", "features.relu2")  # the layers the original report visualised
+
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        return max(1, opts.steps * len(parse_filters(opts.filters, 1 << 16)) * 6 // 5)  # a filter's step ~ 1.2 images
+
     options = (
         Option("layer", str, "auto", "layer name (ferviz models layers CKPT); auto = features.conv2 "
                "when the model has it, else its second convolution"),

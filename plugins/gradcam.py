@@ -25,16 +25,17 @@ Example::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from captum.attr import GuidedGradCam as CaptumGuidedGradCam
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
-from ferviz.model.checkpoint import layer_outputs
+from ferviz.model import layer_outputs
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
-                            describe_mask)
+from ferviz.explain import MapExplainer, Option, Request, figure_options
 from ferviz.plugins.guided_backprop import quiet_relu_hooks
 from ferviz.registry import hookimpl
 
@@ -62,21 +63,18 @@ def resolve_conv_layer(model, name: str, owner: str) -> tuple[str, tuple[int, ..
     return name, shape
 
 
-class _LayerExplainer(Explainer):
-    """Shared by Grad-CAM and Guided Grad-CAM: layer resolution and the three-panel figure."""
+class _LayerExplainer(MapExplainer):
+    """Shared by Grad-CAM and Guided Grad-CAM: layer resolution, and the layer in the summary."""
 
     needs_eager = True  # forward hooks on a named layer (and ReLU hooks for the guided one)
+    map_name = "{self.name}"
 
     def check_model(self) -> None:
         self.layer_name, self.layer_shape = resolve_conv_layer(self.model, self.opts.layer, self.name)
         self.layer = self.model.layer(self.layer_name)
 
-    def result(self, request: Request, maps: np.ndarray, *, signed: bool, map_title: str,
-               arrays: dict | None = None) -> Explanation:
-        return attribution_explanation(
-            self, request, maps, signed=signed, map_title=map_title, arrays=arrays,
-            mask_title=describe_mask(self.opts, self.name),
-            summary={"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:])})
+    def summarise(self, arrays: dict[str, np.ndarray]) -> dict:
+        return {"layer": self.layer_name, "layer_shape": list(self.layer_shape[1:])}
 
 
 def _layer_options(default_threshold: float) -> tuple[Option, ...]:
@@ -98,35 +96,30 @@ class GradCam(_LayerExplainer):
     name = "grad-cam"
     summary = "Grad-CAM (Selvaraju et al. 2017) on a conv layer via Captum, upsampled to the input."
     needs = "images"
+    map_title = "Grad-CAM @ {self.layer_name}"
     options = _layer_options(0.5) + (
         Option("relu", bool, True, "keep only positive evidence (the paper's ReLU); false shows signed maps"),
     )
 
-    def attribute_with_cam(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
-        """(maps (N, H, W) upsampled to the input, cams (N, h, w) at the layer's grid), float32."""
-        gradcam = LayerGradCam(self.model, self.layer)
+    @property
+    def signed(self) -> bool:
+        return not self.opts.relu
+
+    @contextmanager
+    def attributing(self, request: Request):
+        self.gradcam = LayerGradCam(self.model, self.layer)
+        yield
+
+    def attribute(self, batch: Request) -> dict[str, torch.Tensor]:
+        """Maps (B, H, W) upsampled to the input, and the cams (B, h, w) at the layer's grid."""
         size = (self.model.input_size, self.model.input_size)
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        cams, maps = [], []
-        for part in chunks(len(request.images), self.opts.batch_size):
-            x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
-            cam = gradcam.attribute(x, target=targets[part].to(x.device), relu_attributions=self.opts.relu)
-            up = LayerAttribution.interpolate(cam, size, interpolate_mode=self.opts.upsample)  # (B, 1, H, W)
-            if self.opts.relu:
-                up = up.clamp(min=0)  # bicubic overshoots below zero
-            cams.append(cam.detach()[:, 0].float().cpu())
-            maps.append(up.detach()[:, 0].float().cpu())
-            request.report(part.stop, len(request.images))
-        return tuple(torch.cat(parts).numpy().astype(np.float32) for parts in (maps, cams))
-
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32 Grad-CAM maps at the input size, without figures."""
-        return self.attribute_with_cam(request)[0]
-
-    def explain(self, request: Request) -> Explanation:
-        attributions, cam = self.attribute_with_cam(request)
-        return self.result(request, attributions, signed=not self.opts.relu, arrays={"cam": cam},
-                           map_title=f"Grad-CAM @ {self.layer_name}")
+        x = self.model.pixels(batch.images)  # (B, C, H, W), 0-255
+        cam = self.gradcam.attribute(x, target=torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device),
+                                     relu_attributions=self.opts.relu)
+        up = LayerAttribution.interpolate(cam, size, interpolate_mode=self.opts.upsample)  # (B, 1, H, W)
+        if self.opts.relu:
+            up = up.clamp(min=0)  # bicubic overshoots below zero
+        return {"attributions": up.detach()[:, 0], "cam": cam.detach()[:, 0]}
 
 
 class GuidedGradCam(_LayerExplainer):
@@ -135,25 +128,21 @@ class GuidedGradCam(_LayerExplainer):
     name = "guided-grad-cam"
     summary = "Guided Grad-CAM (Selvaraju et al. 2017): guided backprop x upsampled Grad-CAM, via Captum."
     needs = "images"
+    map_title = "guided Grad-CAM @ {self.layer_name}"
     options = _layer_options(0.3)
 
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32 maps summed over channels, without figures."""
-        explainer = CaptumGuidedGradCam(self.model, self.layer)
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        maps = []
-        for part in chunks(len(request.images), self.opts.batch_size):
-            x = self.model.pixels(request.images[part]).requires_grad_(True)
-            with quiet_relu_hooks():
-                attr = explainer.attribute(x, target=targets[part].to(x.device),
-                                           interpolate_mode=self.opts.upsample)
-            maps.append(attr.detach().sum(dim=1).float().cpu())  # (B, H, W)
-            request.report(part.stop, len(request.images))
-        return torch.cat(maps).numpy().astype(np.float32)
+    @contextmanager
+    def attributing(self, request: Request):
+        self.guided = CaptumGuidedGradCam(self.model, self.layer)
+        yield
 
-    def explain(self, request: Request) -> Explanation:
-        return self.result(request, self.attribute(request), signed=True,
-                           map_title=f"guided Grad-CAM @ {self.layer_name}")
+    def attribute(self, batch: Request) -> torch.Tensor:
+        """(B, H, W) maps summed over channels."""
+        x = self.model.pixels(batch.images).requires_grad_(True)
+        with quiet_relu_hooks():
+            attr = self.guided.attribute(x, target=torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device),
+                                         interpolate_mode=self.opts.upsample)
+        return attr.detach().sum(dim=1)
 
 
 @hookimpl

@@ -28,12 +28,10 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
-                            folded, in_precision, precision_option)
+from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, precision_option
 from ferviz.registry import hookimpl
 
 
@@ -45,12 +43,13 @@ def quiet_relu_hooks():
         yield
 
 
-class GuidedBackprop(Explainer):
+class GuidedBackprop(MapExplainer):
     """The input gradient with only positive signals passed back through each ReLU."""
 
     name = "guided-backprop"
     summary = "Guided backpropagation (Springenberg et al. 2015) via Captum; signed, fine-grained map."
     needs = "images"
+    map_title = "guided backprop"
     needs_eager = True  # backward hooks on the nn.ReLU modules; compiled code has none to hook
     options = (
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
@@ -60,23 +59,17 @@ class GuidedBackprop(Explainer):
         *figure_options(),
     )
 
-    @in_precision
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32 maps summed over channels, without figures."""
-        guided = CaptumGuidedBackprop(folded(self.model))  # BatchNorm folded: same maps, less work
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        maps = []
-        for part in chunks(len(request.images), self.opts.batch_size):
-            x = self.model.pixels(request.images[part]).requires_grad_(True)  # (B, C, H, W), 0-255
-            with quiet_relu_hooks():
-                attr = guided.attribute(x, target=targets[part].to(x.device))
-            maps.append(attr.detach().sum(dim=1).float().cpu())  # (B, H, W)
-            request.report(part.stop, len(request.images))
-        return torch.cat(maps).numpy().astype(np.float32)
+    @contextmanager
+    def attributing(self, request: Request):
+        self.guided = CaptumGuidedBackprop(folded(self.model))  # BatchNorm folded: same maps, less work
+        yield
 
-    def explain(self, request: Request) -> Explanation:
-        return attribution_explanation(self, request, self.attribute(request), signed=True,
-                                       map_title="guided backprop")
+    def attribute(self, batch: Request) -> torch.Tensor:
+        """(B, H, W) maps summed over channels."""
+        x = self.model.pixels(batch.images).requires_grad_(True)  # (B, C, H, W), 0-255
+        with quiet_relu_hooks():
+            attr = self.guided.attribute(x, target=torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device))
+        return attr.detach().sum(dim=1)
 
 
 @hookimpl

@@ -24,12 +24,13 @@ Example::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
-                            describe_mask, folded, gaussian_blur, image_records, mask_options)
+from ferviz.explain import Explanation, MapExplainer, Option, Request, figure_options, folded, gaussian_blur, mask_options
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")
@@ -51,12 +52,37 @@ def baseline_pixels(model, x: torch.Tensor, kind: str, request: Request, sigma: 
     return torch.full_like(x, level)
 
 
-class IntegratedGradients(Explainer):
+class IntegratedGradients(MapExplainer):
     """Signed path attributions from a baseline to the face (Captum), with convergence deltas."""
 
     name = "integrated-gradients"
     summary = "Integrated gradients (Sundararajan et al. 2017) via Captum; signed map, completeness delta."
     needs = "images"
+    map_title, map_name = "IG ({opts.baseline} baseline)", "IG"
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "attributions", "integrated-gradients", 30
+    report_title = "Where does it look? Integrated gradients"
+    report_lead = ("Integrated gradients (Sundararajan et al. 2017, via Captum) from a {baseline} baseline in {steps} "
+                   "steps: signed contributions of each pixel to the predicted class's logit (red for, blue against).")
+    report_caption = "face, signed integrated gradients (red for, blue against) and the face where they are high"
+    report_columns = (("score_minus_baseline", "S(x) - S(x')", "{:.2f}", "logit minus the baseline's"),
+                      ("delta", "delta", "{:+.3f}", "completeness error"))
+
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        return 3 * images * opts.steps  # a saliency pass per step
+
+    @classmethod
+    def report_findings(cls, explanation: Explanation) -> tuple[list[str], dict]:
+        """Whether the path integral converged: Captum's completeness error against the score gaps."""
+        delta = np.abs(explanation.arrays["delta"]).max()
+        gap = np.abs(explanation.arrays["score_minus_baseline"]).max()
+        converged = delta <= 0.05 * max(gap, 1e-9)
+        return ([f"Completeness holds to within {delta:.3g} logits for score gaps up to {gap:.3g}: "
+                 + ("the path integral has converged." if converged else
+                    f"more steps would help (-p {cls.name}.steps=N).")],
+                {"max_abs_delta": float(delta), "max_abs_score_gap": float(gap)})
+
     options = (
         Option("steps", int, 50, "integration steps (Gauss-Legendre)", min=2, max=10000),
         Option("baseline", str, "black", "reference image the path starts from", choices=BASELINES),
@@ -68,41 +94,33 @@ class IntegratedGradients(Explainer):
     )
     quick_options = {"steps": 8}
 
-    def attribute(self, request: Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(attributions (N, H, W) summed over channels, Captum's delta (N,), S(x) - S(x') (N,))."""
-        fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
-        ig = CaptumIG(fast)
-        attributions, deltas, gaps = [], [], []
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        for part in chunks(len(request.images), self.opts.batch_size):
-            x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
-            base = baseline_pixels(self.model, x, self.opts.baseline, request, self.opts.blur_sigma)
-            t = targets[part].to(x.device)
-            attr, delta = ig.attribute(x, baselines=base, target=t, n_steps=self.opts.steps,
-                                       internal_batch_size=self.opts.internal_batch_size,
-                                       return_convergence_delta=True)
-            with torch.no_grad():
-                scores = fast(torch.cat([x, base])).gather(1, torch.cat([t, t]).view(-1, 1)).view(2, -1)
-            attributions.append(attr.sum(dim=1).detach().float().cpu())
-            deltas.append(delta.detach().float().cpu())
-            gaps.append((scores[0] - scores[1]).float().cpu())
-            request.report(part.stop, len(request.images))
-        return tuple(torch.cat(parts).numpy().astype(np.float32) for parts in (attributions, deltas, gaps))
+    @contextmanager
+    def attributing(self, request: Request):
+        self.fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
+        self.ig = CaptumIG(self.fast)
+        self.request = request  # baseline=mean on unstandardised pixels: the level of the whole request
+        yield
 
-    def compute(self, request: Request) -> dict[str, np.ndarray]:
-        attributions, delta, gap = self.attribute(request)
-        return {"attributions": attributions, "delta": delta, "score_minus_baseline": gap}
+    def attribute(self, batch: Request) -> dict[str, torch.Tensor]:
+        """Attributions (B, H, W) summed over channels, Captum's delta (B,) and S(x) - S(x') (B,)."""
+        x = self.model.pixels(batch.images)  # (B, C, H, W), 0-255
+        base = baseline_pixels(self.model, x, self.opts.baseline, self.request, self.opts.blur_sigma)
+        t = torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device)
+        attr, delta = self.ig.attribute(x, baselines=base, target=t, n_steps=self.opts.steps,
+                                        internal_batch_size=self.opts.internal_batch_size,
+                                        return_convergence_delta=True)
+        with torch.no_grad():
+            scores = self.fast(torch.cat([x, base])).gather(1, torch.cat([t, t]).view(-1, 1)).view(2, -1)
+        return {"attributions": attr.sum(dim=1), "delta": delta, "score_minus_baseline": scores[0] - scores[1]}
 
-    def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
-        attributions, delta, gap = arrays["attributions"], arrays["delta"], arrays["score_minus_baseline"]
-        records = image_records(self.model, request)
-        for record, d, g in zip(records, delta, gap):
+    def records(self, request: Request, arrays: dict[str, np.ndarray]) -> list[dict]:
+        records = super().records(request, arrays)
+        for record, d, g in zip(records, arrays["delta"], arrays["score_minus_baseline"]):
             record.update(score_minus_baseline=round(float(g), 5), delta=round(float(d), 6))
-        return attribution_explanation(
-            self, request, attributions, signed=True, records=records,
-            map_title=f"IG ({self.opts.baseline} baseline)", mask_title=describe_mask(self.opts, "IG"),
-            arrays={"delta": delta, "score_minus_baseline": gap},
-            summary={"baseline": self.opts.baseline, "max_abs_delta": float(np.abs(delta).max())})
+        return records
+
+    def summarise(self, arrays: dict[str, np.ndarray]) -> dict:
+        return {"baseline": self.opts.baseline, "max_abs_delta": float(np.abs(arrays["delta"]).max())}
 
 
 @hookimpl

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferviz.model.checkpoint import MAX_INFLATION, MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, LoadedModel
+from ferviz.model import MAX_INFLATION, MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, LoadedModel
 from ferviz.model.declared import declared
 from ferviz.errors import CheckpointError
 from ferviz.registry import hookimpl

@@ -147,7 +147,7 @@ class LabelRandomisation(Metric):
     def other_model(self, model):
         """The random-labels model, loaded once, on `model`'s device, with the same classes."""
         if self._other is None:
-            from ferviz.model.checkpoint import load_checkpoint
+            from ferviz.model import load_checkpoint
 
             other = load_checkpoint(self.opts.checkpoint, device=model.device)
             if tuple(other.class_names) != tuple(model.class_names):

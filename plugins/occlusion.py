@@ -27,24 +27,33 @@ Example::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from ferviz.errors import OptionError
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, describe_mask,
-                            figure_options, folded, gaussian_blur, in_precision, precision_option)
+from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, gaussian_blur, precision_option
 from ferviz.registry import hookimpl
 
 BASELINES = ("mean", "black", "blurred")
 
 
-class Occlusion(Explainer):
+class Occlusion(MapExplainer):
     """The drop of the target logit when a sliding patch of the face is hidden."""
 
     name = "occlusion"
     summary = "Occlusion (Zeiler & Fergus 2014) via Captum: logit drop when a sliding patch is hidden."
     needs = "images"
+    map_title, map_name = "occlusion {opts.patch}px / {opts.stride} ({opts.baseline})", "drop"
+
+    # the report: a generic section (Explainer.report_layout); what one run costs
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        side = max(0, input_size - opts.patch) // opts.stride + 1
+        return images * (side * side + 1)  # a forward pass per patch position, and the unhidden face
+
     options = (
         Option("patch", int, 8, "side of the square patch in pixels", min=1),
         Option("stride", int, 4, "step between patch positions in pixels", min=1),
@@ -77,32 +86,28 @@ class Occlusion(Explainer):
             return torch.zeros_like(x[:, :, :1, :1])
         return gaussian_blur(x, self.opts.blur_sigma)
 
-    @in_precision
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32, summed over channels."""
+    def batch_images(self) -> int:
+        return max(1, min(64, self.opts.batch_size))  # images per Captum call
+
+    @contextmanager
+    def attributing(self, request: Request):
+        self.occlusion = CaptumOcclusion(folded(self.model))  # BatchNorm folded: same maps, less work
+        yield
+
+    def attribute(self, batch: Request) -> torch.Tensor:
+        """(B, H, W), summed over channels."""
         o = self.opts
-        occlusion = CaptumOcclusion(folded(self.model))  # BatchNorm folded: same maps, less work
         c = self.model.in_channels
         positions = ((self.model.input_size - o.patch) // o.stride + 1) ** 2
-        per_call = max(1, min(64, o.batch_size))  # images per Captum call
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        maps = []
-        for part in chunks(len(request.images), per_call):
-            x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
-            attr = occlusion.attribute(
-                x, sliding_window_shapes=(c, o.patch, o.patch), strides=(c, o.stride, o.stride),
-                baselines=self.baseline(x), target=targets[part].to(x.device),
-                perturbations_per_eval=max(1, min(positions, o.batch_size // len(x))))
-            maps.append(attr.detach().sum(dim=1).float().cpu())
-            request.report(part.stop, len(request.images))
-        return torch.cat(maps).numpy().astype(np.float32)
+        x = self.model.pixels(batch.images)  # (B, C, H, W), 0-255
+        attr = self.occlusion.attribute(
+            x, sliding_window_shapes=(c, o.patch, o.patch), strides=(c, o.stride, o.stride),
+            baselines=self.baseline(x), target=torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device),
+            perturbations_per_eval=max(1, min(positions, o.batch_size // len(x))))
+        return attr.detach().sum(dim=1)
 
-    def explain(self, request: Request) -> Explanation:
-        o = self.opts
-        return attribution_explanation(
-            self, request, self.attribute(request), signed=True,
-            map_title=f"occlusion {o.patch}px / {o.stride} ({o.baseline})", mask_title=describe_mask(o, "drop"),
-            summary={"patch": o.patch, "stride": o.stride, "baseline": o.baseline})
+    def summarise(self, arrays: dict[str, np.ndarray]) -> dict:
+        return {"patch": self.opts.patch, "stride": self.opts.stride, "baseline": self.opts.baseline}
 
 
 @hookimpl

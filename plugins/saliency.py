@@ -25,51 +25,53 @@ Example::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, describe_mask,
-                            figure_options, folded, mask_options)
+from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, mask_options
 from ferviz.registry import hookimpl
 
 
-def input_gradients(model, images: np.ndarray, targets: np.ndarray, batch_size: int) -> torch.Tensor:
-    """d logit[target] / d pixels, (N, C, H, W) float32 on the CPU, in batches."""
-    grads = []
-    targets_t = torch.as_tensor(targets, dtype=torch.int64)
-    for part in chunks(len(images), batch_size):
-        x = model.pixels(images[part]).requires_grad_(True)
-        logits = model(x)  # (B, classes)
-        score = logits.gather(1, targets_t[part].to(logits.device).view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(score, x)
-        grads.append(grad.detach().float().cpu())
-    return torch.cat(grads)
+def input_gradients(model, pixels: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
+    """d logit[target] / d pixels of one batch, (B, C, H, W)."""
+    x = pixels.requires_grad_(True)
+    logits = model(x)  # (B, classes)
+    score = logits.gather(1, torch.as_tensor(targets, dtype=torch.int64).to(logits.device).view(-1, 1)).sum()
+    (grad,) = torch.autograd.grad(score, x)
+    return grad
 
 
-class Saliency(Explainer):
+class Saliency(MapExplainer):
     """|d score / d pixel|, max over channels, with a thresholded mask over the face."""
 
     name = "saliency"
     summary = "Vanilla gradient saliency |d score / d pixel| (Simonyan et al. 2014), heatmap and mask."
     needs = "images"
+    map_key, signed, positive_mask = "saliency", False, False
+    map_title, map_name = "|d score / d pixel|", "saliency"
+    # how the report shows it (see Explainer.report_layout)
+    report_layout, report_section, report_order = "attributions", "saliency", 20
+    report_title = "Where does it look? Saliency"
+    report_lead = ("Vanilla saliency (Simonyan et al. 2014): |d score / d pixel| of the predicted class's logit, as a "
+                   "heat map and as a mask over the face (the {mask_rule}; the rest greyed out).")
+    report_caption = "face, |d score / d pixel| and the face where saliency is high"
     options = (
         *mask_options(0.7, "zscore", 2.0),
         *figure_options(),
         Option("batch_size", int, 64, "images per forward/backward pass", min=1),
     )
 
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32 saliency maps, without figures."""
-        grad = input_gradients(folded(self.model), request.images, request.targets, self.opts.batch_size)
-        return grad.abs().amax(dim=1).numpy().astype(np.float32)
+    @contextmanager
+    def attributing(self, request: Request):
+        self.fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
+        yield
 
-    def compute(self, request: Request) -> dict[str, np.ndarray]:
-        return {"saliency": self.attribute(request)}
-
-    def render(self, request: Request, arrays: dict[str, np.ndarray]) -> Explanation:
-        return attribution_explanation(self, request, arrays["saliency"], key="saliency", positive=False,
-                                       signed=False, map_title="|d score / d pixel|",
-                                       mask_title=describe_mask(self.opts, "saliency"))
+    def attribute(self, batch: Request) -> torch.Tensor:
+        """(B, H, W) saliency maps."""
+        grad = input_gradients(self.fast, self.fast.pixels(batch.images), batch.targets)
+        return grad.detach().float().cpu().abs().amax(dim=1)
 
 
 @hookimpl

@@ -9,7 +9,8 @@ for a base attribution A: ``saliency`` (|d S_t / d x|, Captum ``Saliency``) or
 grey levels on the 0-255 scale: the paper's useful range, 10-20 % of the input range, is 25-50;
 the default 38 is 15 %. ``noise_type=smoothgrad_sq`` averages squared attributions and
 ``vargrad`` takes their variance (Adebayo et al. 2018). Noise is drawn from a generator seeded
-by the request's seed, so a run is reproducible (for the same ``batch_size``).
+by the request's seed, so a run is reproducible (for the same ``batch_size`` and, under
+torchrun, the same number of processes: each process draws its own share's noise).
 
 Cost: ``samples`` backward passes per image (times ``steps`` with integrated gradients).
 
@@ -31,8 +32,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-from ferviz.explain import (Explainer, Explanation, Option, Request, attribution_explanation, chunks, figure_options,
-                            folded, in_precision, precision_option)
+from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, precision_option
 from ferviz.registry import hookimpl
 
 BASES = ("saliency", "integrated-gradients")
@@ -48,12 +48,19 @@ def seeded(seed: int, device: torch.device):
         yield
 
 
-class SmoothGrad(Explainer):
+class SmoothGrad(MapExplainer):
     """The average attribution over noisy copies of each face (saliency or integrated gradients)."""
 
     name = "smoothgrad"
     summary = "SmoothGrad (Smilkov et al. 2017): Captum NoiseTunnel over saliency or integrated gradients."
     needs = "images"
+    map_title = "{opts.noise_type} over {opts.base} ({opts.samples}x, sd {opts.stdev:g})"
+
+    # the report: a generic section (Explainer.report_layout); what one run costs
+    @classmethod
+    def report_cost(cls, opts, images: int, input_size: int) -> int:
+        return 3 * images * opts.samples * (opts.steps if opts.base == "integrated-gradients" else 1)
+
     options = (
         Option("base", str, "saliency", "attribution averaged over the noisy copies", choices=BASES),
         Option("samples", int, 20, "noisy copies per image", min=1, max=10000),
@@ -70,35 +77,34 @@ class SmoothGrad(Explainer):
     )
     quick_options = {"samples": 3, "steps": 4}
 
-    @in_precision
-    def attribute(self, request: Request) -> np.ndarray:
-        """(N, H, W) float32: saliency-based maps are max |.| over channels, IG-based summed over channels."""
-        o = self.opts
+    @property
+    def signed(self) -> bool:
+        return self.opts.base == "integrated-gradients" and self.opts.noise_type == "smoothgrad"
+
+    def batch_images(self) -> int:
+        return max(1, self.opts.batch_size // self.opts.samples)  # images per Captum call
+
+    @contextmanager
+    def attributing(self, request: Request):
         fast = folded(self.model)  # BatchNorm folded: same maps, less work
-        base = Saliency(fast) if o.base == "saliency" else IntegratedGradients(fast)
-        tunnel = NoiseTunnel(base)
+        self.tunnel = NoiseTunnel(Saliency(fast) if self.opts.base == "saliency" else IntegratedGradients(fast))
+        with seeded(request.seed, self.model.device):  # one noise stream over all the batches
+            yield
+
+    def attribute(self, batch: Request) -> torch.Tensor:
+        """(B, H, W): saliency-based maps are max |.| over channels, IG-based summed over channels."""
+        o = self.opts
         extra = ({"abs": True} if o.base == "saliency"
                  else {"n_steps": o.steps, "baselines": 0.0, "internal_batch_size": o.batch_size})
-        targets = torch.as_tensor(request.targets, dtype=torch.int64)
-        per_call = max(1, o.batch_size // o.samples)  # images per Captum call
-        maps = []
-        with seeded(request.seed, self.model.device):
-            for part in chunks(len(request.images), per_call):
-                x = self.model.pixels(request.images[part])  # (B, C, H, W), 0-255
-                attr = tunnel.attribute(x, nt_type=o.noise_type, nt_samples=o.samples,
-                                        nt_samples_batch_size=min(o.samples, o.batch_size), stdevs=float(o.stdev),
-                                        target=targets[part].to(x.device), **extra).detach().float()
-                maps.append((attr.abs().amax(dim=1) if o.base == "saliency" else attr.sum(dim=1)).cpu())
-                request.report(part.stop, len(request.images))
-        return torch.cat(maps).numpy().astype(np.float32)
+        x = self.model.pixels(batch.images)  # (B, C, H, W), 0-255
+        attr = self.tunnel.attribute(x, nt_type=o.noise_type, nt_samples=o.samples,
+                                     nt_samples_batch_size=min(o.samples, o.batch_size), stdevs=float(o.stdev),
+                                     target=torch.as_tensor(batch.targets, dtype=torch.int64).to(x.device),
+                                     **extra).detach().float()
+        return attr.abs().amax(dim=1) if o.base == "saliency" else attr.sum(dim=1)
 
-    def explain(self, request: Request) -> Explanation:
-        o = self.opts
-        signed = o.base == "integrated-gradients" and o.noise_type == "smoothgrad"
-        return attribution_explanation(
-            self, request, self.attribute(request), signed=signed,
-            map_title=f"{o.noise_type} over {o.base} ({o.samples}x, sd {o.stdev:g})",
-            summary={"base": o.base, "noise_type": o.noise_type})
+    def summarise(self, arrays: dict[str, np.ndarray]) -> dict:
+        return {"base": self.opts.base, "noise_type": self.opts.noise_type}
 
 
 @hookimpl

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel, build_model, save_checkpoint
+from ferviz.model.build import build_model
+from ferviz.model.checkpoint import save_checkpoint
+from ferviz.model.loaded import LoadedModel
 from ferviz.data import Dataset
 from ferviz.model.preprocessing import Preprocessing
 

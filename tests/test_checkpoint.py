@@ -5,7 +5,9 @@ import zipfile
 import pytest
 import torch
 
-from ferviz.model.checkpoint import FORMAT_VERSION, LoadedModel, load_checkpoint, read_checkpoint_dict, save_checkpoint
+from ferviz.model.checkpoint import FORMAT_VERSION, load_checkpoint, read_checkpoint_dict, save_checkpoint
+
+from ferviz.model.loaded import LoadedModel
 from ferviz.errors import CheckpointError, OutputError, UnknownNameError
 
 from tests.conftest import make_loaded

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ferviz import registry
-from ferviz.model.checkpoint import LoadedModel, load_checkpoint
+from ferviz.model.checkpoint import load_checkpoint
+from ferviz.model.loaded import LoadedModel
 from ferviz.cli import main
 
 from tests.conftest import require_extra

@@ -20,6 +20,7 @@ def explain(args, nproc=1):
 
 @pytest.mark.parametrize("method,key,extra", [("saliency", "saliency", []),
                                               ("integrated-gradients", "attributions", ["-p", "steps=8"]),
+                                              ("grad-cam", "cam", []),  # every map explainer shards, extras too
                                               ("confusion", "confusion", [])])
 def test_two_ranks_write_what_one_process_writes(tiny_checkpoint, tmp_path, method, key, extra):
     common = ["-m", method, "--checkpoint", tiny_checkpoint, "--data", "synthetic:count=70,val=14,test=70",

@@ -18,10 +18,9 @@ from PIL import Image
 import ferviz
 from ferviz import registry
 from ferviz.cli import main
-from ferviz.cli.explain import plugin_table
 from ferviz.errors import DataError, OptionError
 from ferviz.inputs.faces import MARGIN, detector, square_around
-from ferviz.registry import hookimpl
+from ferviz.registry import hookimpl, plugin_table
 
 from tests.conftest import require_extra
 from tests.photos import background, committed_faces, compose, iou, photos_of, score, zip_faces

@@ -16,7 +16,8 @@ import torch
 from click.testing import CliRunner
 
 from ferviz import FER2013_CLASSES, registry
-from ferviz.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
+from ferviz.model.loaded import LoadedModel
 from ferviz.cli import main
 from ferviz.model.declared import parse_arch_args, parse_classes
 from ferviz.errors import CheckpointError, OptionError
@@ -197,7 +198,7 @@ def test_plugin_models_are_probed_too(tmp_path):
             return self.answer
 
     registry.get_plugin_manager().register(Reader(object()), name="bad-reader")
-    with pytest.raises(CheckpointError, match="returned a object, not a ferviz.model.checkpoint.LoadedModel"):
+    with pytest.raises(CheckpointError, match="returned a object, not a ferviz.model.LoadedModel"):
         load_checkpoint(path)
     registry.reset()
     wrong = LoadedModel(make_net(num_classes=5), FER2013_CLASSES, Preprocessing("unit"))
@@ -244,7 +245,8 @@ def test_save_and_reload_of_a_foreign_state_dict_keeps_what_was_declared(tmp_pat
 
 
 def test_training_a_view_network_falls_back_from_channels_last(bars, tmp_path):
-    from ferviz.train.trainer import Trainer, TrainConfig
+    from ferviz.train.config import TrainConfig
+    from ferviz.train.trainer import Trainer
 
     train, val = bars
     config = TrainConfig(arch="zoo-view", arch_args={}, batch_size=64, epochs=1, patience=0, channels_last="auto")

@@ -13,7 +13,8 @@ from ferviz import registry
 from ferviz.model.checkpoint import load_checkpoint, read_checkpoint_dict, save_checkpoint
 from ferviz.cli import main
 from ferviz.errors import CheckpointError, FervizError
-from ferviz.model.pretrained import Pretrained, file_sha256, map_fidelity, pack_checkpoint
+from ferviz.model.pack import map_fidelity, pack_checkpoint
+from ferviz.model.pretrained import Pretrained, file_sha256
 from ferviz.registry import hookimpl
 from tests.assess.helpers import train
 from tests.conftest import make_bars, make_loaded

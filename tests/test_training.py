@@ -8,7 +8,9 @@ import torch
 from ferviz.train.augment import Augmentation, augment_uint8
 from ferviz.model.checkpoint import load_checkpoint, read_checkpoint_dict
 from ferviz.errors import OptionError
-from ferviz.train.trainer import Trainer, TrainConfig, prepare_run_dir
+from ferviz.train.config import TrainConfig
+from ferviz.train.rundir import prepare_run_dir
+from ferviz.train.trainer import Trainer
 
 QUICK = dict(arch="tiny-resnet", arch_args={"width": 8}, batch_size=32, lr=3e-3, patience=0)
 
@@ -134,7 +136,8 @@ def test_unwritable_output_folder_is_reported_before_training():
 
 
 def test_cosine_schedule_decays_the_rate_per_epoch_and_resumes_on_it(bars, tmp_path):
-    from ferviz.train.trainer import learning_rate, load_resume
+    from ferviz.train.config import learning_rate
+    from ferviz.train.rundir import load_resume
 
     result = _fit(bars, tmp_path / "cos", epochs=4, lr_schedule="cosine").fit()
     assert [h["lr"] for h in result.history] == pytest.approx([3e-3, 3e-3 * (1 + 0.5 ** 0.5) / 2, 1.5e-3,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferviz.model.checkpoint import layer_outputs
+from ferviz.model.layers import layer_outputs
 from ferviz.explain import chunks, gaussian_blur
 
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)

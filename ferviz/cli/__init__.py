@@ -67,10 +67,15 @@ def echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
-# Sub-command modules attach themselves to `main`.
+# Sub-command modules attach themselves to `main`: one module per command, named after it.
 from ferviz.cli import data as _data  # noqa: E402,F401
 from ferviz.cli import train as _train  # noqa: E402,F401
+from ferviz.cli import evaluate as _evaluate  # noqa: E402,F401
+from ferviz.cli import predict as _predict  # noqa: E402,F401
 from ferviz.cli import models as _models  # noqa: E402,F401
 from ferviz.cli import explain as _explain  # noqa: E402,F401
+from ferviz.cli import plugins as _plugins  # noqa: E402,F401
 from ferviz.cli import report as _report  # noqa: E402,F401
+from ferviz.cli import explore as _explore  # noqa: E402,F401
+from ferviz.cli import study as _study  # noqa: E402,F401
 from ferviz.cli import assess as _assess  # noqa: E402,F401

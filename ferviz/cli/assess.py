@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from ferviz import registry
 from ferviz.cli import echo_err, main
-from ferviz.cli.options import checkpoint_options, device_option, load_from_options, overwrite_option, resolve, SPLIT_DEFAULT
+from ferviz.cli.options import (SPLIT_DEFAULT, checkpoint_options, device_option, load_from_options, overwrite_option,
+                                resolve)
 from ferviz.fileio import check_target
-
-if TYPE_CHECKING:  # numpy, torch and the plugins load only when the command runs, not for --help
-    import numpy as np
 
 DEFAULT_COUNT = 70
 
@@ -32,7 +29,7 @@ class AssessCommand(click.Command):
 
 def split_params(params, methods: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
     """``-p NAME.KEY=VALUE`` pairs -> (explainer options, metric options), keyed by name."""
-    from ferviz.explain import parse_key_values
+    from ferviz.options import parse_key_values
 
     method_options: dict[str, dict] = {}
     metric_options: dict[str, dict] = {}
@@ -54,21 +51,6 @@ def split_params(params, methods: list[str]) -> tuple[dict[str, dict], dict[str,
             known = sorted(set(methods) | set(registry.metrics()))
             raise click.UsageError(f"-p {key}: no method or metric {owner!r}; known: {', '.join(known)}")
     return method_options, metric_options
-
-
-def balanced_selection(labels: np.ndarray | None, count: int) -> np.ndarray:
-    """`count` indices taking classes in turn (first images of each class first): reproducible."""
-    import numpy as np
-
-    if labels is None:
-        return np.arange(count)
-    queues = [list(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    picked: list[int] = []
-    while len(picked) < count and any(queues):
-        for queue in queues:
-            if queue and len(picked) < count:
-                picked.append(int(queue.pop(0)))
-    return np.array(sorted(picked), dtype=np.int64)
 
 
 @main.command(cls=AssessCommand)
@@ -114,7 +96,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     from ferviz.assess import assess as run_assessment
     from ferviz.assess import eager_only, get_metric, resolve_methods, resolve_metrics
     from ferviz.data.sources import open_source, select_split
-    from ferviz.explain import display_images, get_explainer, parse_options, resolve_targets
+    from ferviz.explain import display_images, get_explainer, parse_options, pick_faces, resolve_targets
     from ferviz.assess.output import markdown_table, to_dict, write
 
     check_target(out, folder=True, overwrite=overwrite, owner="assessment.json")
@@ -144,7 +126,7 @@ def assess(checkpoint, data, split, methods, metrics, count, target, params, ran
     dataset = dataset.relabelled(model.class_names)
     if count > len(dataset):
         echo_err(f"{dataset.source}: only {len(dataset)} images in split {dataset.split}; assessing all of them")
-    dataset = dataset.subset(balanced_selection(dataset.labels, min(count, len(dataset))))
+    dataset = dataset.subset(pick_faces(dataset.labels, count=min(count, len(dataset)), size=len(dataset)))
     spec = target if target != "auto" else ("true" if dataset.labelled else "predicted")
     targets = resolve_targets(model, spec, dataset.images, dataset.labels)
     log = (lambda _m: None) if quiet else echo_err

@@ -58,7 +58,7 @@ def info(source, as_json, skip_bad):
 @overwrite_option("an existing --out file")
 def synth(count, seed, balance, val, test, out, overwrite):
     """Draw synthetic faces with cue masks and save them as a ferviz .npz file."""
-    from ferviz.data.fer2013 import save_npz
+    from ferviz.data.npzfile import save_npz
     from ferviz.data.synthetic import generate
 
     check_target(out, folder=False, overwrite=overwrite)

@@ -67,15 +67,15 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
     With --data, the copy is refused unless its maps match the original's to a Spearman
     correlation of at least 0.999 (mean over the faces checked).
     """
-    from ferviz.data.sources import Holdout, open_source, select_split
     from ferviz.fileio import check_target
-    from ferviz.model.pretrained import MIN_SPEARMAN, pack_checkpoint
+    from ferviz.inputs.requests import model_split
+    from ferviz.model.pack import MIN_SPEARMAN, pack_checkpoint
 
     check_target(out, folder=False, overwrite=overwrite)
     images = None
     if data:
         reference = load_from_options(checkpoint, {})
-        split = select_split(open_source(data), None, data, Holdout.of_model(reference))
+        split = model_split(data, None, reference)
         import numpy as np
 
         images = split.images[np.random.default_rng(0).permutation(len(split))[:faces]]
@@ -93,11 +93,11 @@ def pack(checkpoint, out, storage, data, faces, overwrite):
 @click.option("--size", default=48, show_default=True, help="Input height and width in pixels.")
 def summary(name, classes, channels, size):
     """Print a Keras-like table of architecture NAME: layer, output shape, parameters."""
-    from ferviz.model.checkpoint import build_model
+    from ferviz.model.build import build_model
     from ferviz.model.summary import format_summary
 
     kwargs = {"num_classes": classes, "in_channels": channels}
-    if name == "seed-vgg":
+    if registry.factory_takes(name, "input_size"):  # the architecture's own signature says whether it is sized
         kwargs["input_size"] = size
     click.echo(format_summary(build_model(name, **kwargs), name, channels, size))
 

@@ -1,4 +1,4 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, and the help rows of an explainer's or a metric's own options."""
 
 from __future__ import annotations
 
@@ -163,3 +163,49 @@ def training_options(func):
         func = option(func)
     return func
 
+
+def _layers(ctx, param, value):
+    if value is None:
+        return None
+    layers = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not layers:
+        raise click.BadParameter("give at least one layer name")
+    return layers
+
+
+def analysis_options(func):
+    """The options that `ferviz report` and `ferviz explore` share: data, faces, explainer options."""
+    options = [
+        click.option("--data", required=True, help="Labelled data source (see ferviz train --help)."),
+        click.option("--split", default=None, help="Split to analyse.  " + SPLIT_DEFAULT),
+        click.option("--per-class", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Faces per class for saliency, integrated gradients, image plugins and the explorer "
+                          "(a seeded draw)."),
+        click.option("--cell-faces", type=click.IntRange(min=0), default=1, show_default=True,
+                     help="Explorer: faces explained from each confusion-matrix cell besides the --per-class ones "
+                          "(wrong predictions first, then the least sure); 0: those only."),
+        click.option("--layers", default=None, callback=_layers, metavar="NAME[,NAME...]",
+                     help="Layers for filter ascent.  [default: features.conv2,features.relu2 when the model has "
+                          "them, else the explainer's auto]"),
+        click.option("-p", "--param", "params", multiple=True, metavar="EXPLAINER.KEY=VALUE",
+                     help="An explainer option (repeatable), e.g. -p integrated-gradients.steps=32 "
+                          "-p filter-ascent.filters=16; ferviz plugins show NAME lists them."),
+        click.option("--skip", multiple=True, metavar="NAME",
+                     help="Leave out a section (model, training, accuracy, confusion, saliency, integrated-gradients, "
+                          "filters, study, explorer) or an explainer, from its section and the explorer "
+                          "(repeatable)."),
+        click.option("--quick", is_flag=True,
+                     help="Each explainer's quick (low-quality) options, for a fast preview."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the face draw and noise starts."),
+        click.option("--skip-bad", is_flag=True, help="Skip malformed rows or images instead of failing."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    func = checkpoint_options(device_option(func))  # listed last
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def option_rows(cls) -> list[tuple[str, str]]:
+    """(``name=DEFAULT``, ``[type] help``) per option declared by explainer or metric `cls`, for help tables."""
+    return [(f"{o.name}={o.default}", f"[{o.describe()}] {o.help}") for o in cls.options]

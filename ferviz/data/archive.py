@@ -128,6 +128,14 @@ class Tree:
         Directories and zips yield in the order given; tar archives in archive order. A broken
         archive (truncated, corrupt directory) raises DataError instead.
         """
+        max_bytes = max_bytes or MAX_MEMBER_BYTES
+        for name in names:
+            data = self._read_member(name, max_bytes)
+            yield name, (self._too_large(name, max_bytes) if isinstance(data, bytes) and len(data) > max_bytes
+                         else data)
+
+    def _read_member(self, name: str, max_bytes: int) -> bytes | MemberError:
+        """Member `name` (more than `max_bytes` of it only when it is larger), or why it cannot be read."""
         raise NotImplementedError
 
     def read(self, name: str, max_bytes: int | None = None) -> bytes:
@@ -145,6 +153,14 @@ class Tree:
 
     def __exit__(self, *exc):
         self.close()
+
+    def _data_name(self, raw: str) -> str | None:
+        """An archive member's safe name, or None for one that is not data (unsafe ones are counted)."""
+        name = safe_name(raw)
+        if name is None:
+            self.skipped_unsafe += 1
+            return None
+        return None if is_junk(name) else name
 
     def _too_large(self, name: str, max_bytes: int) -> MemberTooLarge:
         return MemberTooLarge(
@@ -186,19 +202,12 @@ class DirTree(Tree):
                 out.append((m.name, -1, -1))
         return out
 
-    def iter_bytes(self, names, max_bytes=None):
-        max_bytes = max_bytes or MAX_MEMBER_BYTES
-        for name in names:
-            try:
-                with open(self.path / name, "rb") as f:
-                    data = f.read(max_bytes + 1)
-            except OSError as exc:
-                yield name, MemberError(f"{self.path / name}: cannot be read ({exc.strerror or exc})", name)
-                continue
-            if len(data) > max_bytes:
-                yield name, self._too_large(name, max_bytes)
-            else:
-                yield name, data
+    def _read_member(self, name, max_bytes):
+        try:
+            with open(self.path / name, "rb") as f:
+                return f.read(max_bytes + 1)
+        except OSError as exc:
+            return MemberError(f"{self.path / name}: cannot be read ({exc.strerror or exc})", name)
 
 
 class ZipTree(Tree):
@@ -212,11 +221,8 @@ class ZipTree(Tree):
         for info in self.zf.infolist():
             if info.filename.endswith("/"):
                 continue  # a folder
-            name = safe_name(info.filename)
+            name = self._data_name(info.filename)
             if name is None:
-                self.skipped_unsafe += 1
-                continue
-            if is_junk(name):
                 continue
             # a zip entry with the Unix symlink bit is a link, not data
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
@@ -227,28 +233,19 @@ class ZipTree(Tree):
     def members(self) -> list[Member]:
         return [Member(n, i.file_size) for n, i in self._infos.items()]
 
-    def iter_bytes(self, names, max_bytes=None):
-        max_bytes = max_bytes or MAX_MEMBER_BYTES
-        for name in names:
-            info = self._infos.get(name)
-            if info is None:
-                yield name, MemberError(f"{self.path}: no member {name!r}", name)
-                continue
-            if info.file_size > max_bytes:
-                yield name, self._too_large(name, max_bytes)
-                continue
-            try:
-                with self.zf.open(info) as f:
-                    # zipfile stops at the declared size (a lying one then fails the CRC); asking for
-                    # no more keeps a bomb that lies about its size from inflating up to max_bytes
-                    data = f.read(info.file_size + 1)
-            except _READ_ERRORS as exc:
-                yield name, MemberError(f"{self.path}: {name}: cannot be read (corrupt or truncated archive?): {exc}", name)
-                continue
-            if len(data) > max_bytes:
-                yield name, self._too_large(name, max_bytes)
-            else:
-                yield name, data
+    def _read_member(self, name, max_bytes):
+        info = self._infos.get(name)
+        if info is None:
+            return MemberError(f"{self.path}: no member {name!r}", name)
+        if info.file_size > max_bytes:
+            return self._too_large(name, max_bytes)
+        try:
+            with self.zf.open(info) as f:
+                # zipfile stops at the declared size (a lying one then fails the CRC); asking for
+                # no more keeps a bomb that lies about its size from inflating up to max_bytes
+                return f.read(info.file_size + 1)
+        except _READ_ERRORS as exc:
+            return MemberError(f"{self.path}: {name}: cannot be read (corrupt or truncated archive?): {exc}", name)
 
     def close(self):
         self.zf.close()
@@ -299,11 +296,8 @@ class TarTree(Tree):
                     if not info.isdir():
                         self.skipped_unsafe += 1
                     continue
-                name = safe_name(info.name)
+                name = self._data_name(info.name)
                 if name is None:
-                    self.skipped_unsafe += 1
-                    continue
-                if is_junk(name):
                     continue
                 last = name
                 yield info, name, tf
@@ -367,22 +361,14 @@ class GzipTree(Tree):
         name = self.path.name[:-3] if self.path.name.lower().endswith(".gz") else self.path.name + ".out"
         return [Member(name, -1)]
 
-    def iter_bytes(self, names, max_bytes=None):
-        max_bytes = max_bytes or MAX_MEMBER_BYTES
-        (only,) = self.members()
-        for name in names:
-            if name != only.name:
-                yield name, MemberError(f"{self.path}: no member {name!r}", name)
-                continue
-            try:
-                with gzip.open(self.path, "rb") as f:
-                    data = f.read(max_bytes + 1)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise DataError(f"{self.path}: truncated or corrupt gzip file: {exc}") from None
-            if len(data) > max_bytes:
-                yield name, self._too_large(name, max_bytes)
-            else:
-                yield name, data
+    def _read_member(self, name, max_bytes):
+        if name != self.members()[0].name:
+            return MemberError(f"{self.path}: no member {name!r}", name)
+        try:
+            with gzip.open(self.path, "rb") as f:
+                return f.read(max_bytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{self.path}: truncated or corrupt gzip file: {exc}") from None
 
 
 def open_tree(path: Path) -> Tree:

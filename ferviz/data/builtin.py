@@ -5,7 +5,7 @@ from ferviz.registry import hookimpl
 
 @hookimpl
 def register_data_sources(register):
-    from ferviz.data.fer2013 import CsvReader, FolderReader, NpzReader, UnlabelledReader
+    from ferviz.data.readers import CsvReader, FolderReader, NpzReader, UnlabelledReader
     from ferviz.data.synthetic import SyntheticReader
 
     for reader in (SyntheticReader(), NpzReader(), CsvReader(), FolderReader(), UnlabelledReader()):

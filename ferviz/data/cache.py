@@ -5,7 +5,7 @@ Entries are uncompressed ``.npz`` files under ``$FERVIZ_CACHE_DIR`` (default
 read and how (reader kind, resolved path, options that change the result); its stored ``key``
 also holds what identifies the file's content (size and modification time, of the FER+ file
 too, or of every file of a folder), so an edited source replaces its old entry instead of piling
-up beside it. Entries are written to a temporary file and renamed into place (atomic); a corrupt,
+up beside it. Entries are written atomically (:func:`ferviz.fileio.atomic_file`); a corrupt,
 unreadable or foreign entry is ignored and rebuilt. ``FERVIZ_NO_CACHE=1`` (or the source option
 ``cache=0``) turns the cache off; a cache folder that cannot be written is silently not used;
 sources of fewer than `MIN_IMAGES` images are not cached.
@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ferviz.data import Dataset
+from ferviz.errors import OutputError
+from ferviz.fileio import atomic_file
 
 FORMAT = "ferviz-cache"
 VERSION = 1
@@ -108,7 +109,6 @@ def store(identity: dict, key, splits: dict[str, Dataset], extra: dict | None = 
             for name, d in splits.items()
         ],
     }
-    tmp = None
     try:
         arrays = {"__meta__": np.array(json.dumps(meta))}
         for i, d in enumerate(splits.values()):
@@ -117,16 +117,8 @@ def store(identity: dict, key, splits: dict[str, Dataset], extra: dict | None = 
                 arrays[f"{i}.labels"] = d.labels
             if d.ids is not None:
                 arrays[f"{i}.ids"] = np.asarray(d.ids).astype(str)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
         return path
-    except (OSError, TypeError, ValueError):
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    except (OutputError, OSError, TypeError, ValueError):  # a cache that cannot be written is not used
         return None

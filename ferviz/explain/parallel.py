@@ -3,7 +3,8 @@
 ``torchrun --nproc_per_node=N -m ferviz explain ...`` (and ``... -m ferviz report ...``) runs the
 command on rank 0 only. The other ranks load the same model and wait in :func:`serve`. Whenever
 rank 0 runs an explainer that splits its work into ``compute`` (per-image arrays) and
-``render`` (figures, summary) through :func:`run_distributed`, it sends the job to the workers.
+``render`` (figures, summary), as every :class:`~ferviz.explain.MapExplainer` does, through
+:func:`run_distributed`, it sends the job to the workers.
 Every rank then computes a contiguous share of the images, the arrays are gathered on rank 0 in
 the original order, and rank 0 renders exactly what one process would have. Everything else
 (data-set and model-level explainers, report sections) runs on rank 0 alone.
@@ -28,10 +29,7 @@ WORKER_TIMEOUT = 6 * 3600
 
 def shard(request: Request, rank: int, world: int) -> Request:
     """This rank's contiguous share of the request's images (ranks in order cover them all)."""
-    part = np.array_split(np.arange(len(request.images)), world)[rank]
-    pick = lambda a: None if a is None else np.asarray(a)[part]  # noqa: E731
-    return Request(images=request.images[part], targets=pick(request.targets), labels=pick(request.labels),
-                   ids=[request.ids[i] for i in part], seed=request.seed)
+    return request.subset(np.array_split(np.arange(len(request.images)), world)[rank])
 
 
 def _compute_share(explainer: Explainer, request: Request) -> list[dict]:
@@ -54,7 +52,8 @@ def run_distributed(explainer: Explainer, request: Request) -> Explanation:
     job = {"name": explainer.name, "options": dict(vars(explainer.opts)), "request": plain}
     dist.broadcast_object_list([job], 0)
     gathered = _compute_share(explainer, request)
-    merged = {name: np.concatenate([part[name] for part in gathered]) for name in gathered[0]}
+    shares = [part for part in gathered if part]  # a rank with no images (more ranks than images) has none
+    merged = {name: np.concatenate([part[name] for part in shares]) for name in shares[0]}
     return explainer.run(request, arrays=merged)
 
 

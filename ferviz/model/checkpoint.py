@@ -18,7 +18,9 @@ Loading never trusts the file: the zip records' CRC-32 are checked (torch does n
 class name would load silently) and their decompressed size is capped; every field is type- and
 range-checked; the network is first built on the meta device and compared with the weights,
 so hostile ``arch_args`` cannot make it allocate; NaN or infinite weights are refused. Anything
-wrong raises `CheckpointError` (`UnknownNameError` for an unregistered architecture).
+wrong raises `CheckpointError` (`UnknownNameError` for an unregistered architecture). This
+module reads and writes the file; :mod:`ferviz.model.validate` checks what it holds and builds
+the :class:`~ferviz.model.loaded.LoadedModel`.
 
 Other formats (:mod:`ferviz.model.foreign`): a TorchScript file or a ``torch.export`` program (.pt2;
 loading either runs code or unpickles objects from the file, so only with ``trust=True``), a
@@ -28,223 +30,30 @@ accepts; the user declares what such a file lacks (classes, preprocessing, input
 
 from __future__ import annotations
 
-import hashlib
 import io
-import math
 import pickle
 import re
 import tarfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ferviz import __version__
-from ferviz.model.declared import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE, OUTPUTS  # noqa: F401  (re-exported)
-from ferviz.errors import (CheckpointError, DataError, FervizError, OptionError, UnknownNameError,
-                           UnsupportedModelError)
-from ferviz.fileio import atomic_file as atomic_write  # noqa: F401  (checkpoints, and the name others import)
-from ferviz.model.preprocessing import Preprocessing
-from ferviz.model.storage import checksummed, decode, encode
+from ferviz.errors import CheckpointError
+from ferviz.fileio import atomic_file
+from ferviz.model import foreign
+from ferviz.model.declared import warn_ignored
+from ferviz.model.loaded import LoadedModel
+from ferviz.model.messages import first_sentence
+from ferviz.model.pretrained import resolve_checkpoint
+from ferviz.model.storage import checksummed, encode
+from ferviz.model.validate import FORMAT, FORMAT_VERSION, ZIP_ERRORS, from_ferviz_dict, tensor_checksum
 
-FORMAT = "ferviz-checkpoint"
-FORMAT_VERSION = 1
 #: Cap on what a checkpoint's zip records hold decompressed, in all, and on their ratio to the
 #: file's size: torch inflates a compressed record whole, so a "zip bomb" would fill memory.
 MAX_CHECKPOINT_BYTES = 4 * 2**30
 MAX_INFLATION = 100
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
-               IndexError, OverflowError)
-
-
-#: What the network of a LoadedModel is (``LoadedModel.kind``), in words for messages.
-KINDS = {"eager": "an eager PyTorch model", "torchscript": "a TorchScript file",
-         "torch.export": "a torch.export program"}
-
-
-def model_kind(net: nn.Module) -> str:
-    """``torchscript`` when any part of `net` is TorchScript, ``torch.export`` for an FX graph (what
-    ``torch.export`` programs run as), else ``eager``: ordinary modules, whose layers hooks can see."""
-    modules = list(net.modules())
-    if any(isinstance(m, torch.jit.ScriptModule) for m in modules):
-        return "torchscript"
-    if any(isinstance(m, torch.fx.GraphModule) for m in modules):
-        return "torch.export"
-    return "eager"
-
-
-class LoadedModel(nn.Module):
-    """A network together with what it needs to be used: classes, input spec, preprocessing.
-
-    Public API: explainers, metrics and ``load_checkpoint`` plugins work with it.
-
-    ``forward`` takes plain pixels, float on the 0-255 scale, (N, C, H, W), applies
-    `preprocessing` and returns logits (N, classes): scores that softmax turns into class
-    probabilities. A network whose forward returns probabilities (``outputs="probabilities"``)
-    gives their logarithm, which softmax turns back into the same probabilities.
-
-    net: the network (an ``nn.Module``: eager, TorchScript or a torch.export program's module).
-    class_names: in output order. preprocessing: a :class:`~ferviz.model.preprocessing.Preprocessing`.
-    in_channels, input_size: the (C, S, S) input the network takes (square). arch, arch_args:
-    the registered architecture and its keyword arguments (how ferviz rebuilds it). meta: the
-    checkpoint's other fields (history, train_config...). source: the file it came from.
-    outputs: ``logits`` (also right for log-probabilities) or ``probabilities``. kind: ``eager``,
-    ``torchscript`` or ``torch.export`` (default: worked out from `net`); methods that hook into
-    layers (Grad-CAM, filter ascent...) need ``eager`` and refuse the others
-    (:meth:`require_eager`).
-    """
-
-    def __init__(self, net: nn.Module, class_names, preprocessing: Preprocessing, *,
-                 in_channels: int = 1, input_size: int = 48, arch: str = "", arch_args: dict | None = None,
-                 meta: dict | None = None, source: str = "", outputs: str = "logits", kind: str | None = None):
-        super().__init__()
-        if outputs not in OUTPUTS:
-            raise OptionError(f"outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
-        if kind is not None and kind not in KINDS:
-            raise OptionError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        self.net = net
-        self.class_names = tuple(class_names)
-        self.preprocessing = preprocessing
-        self.in_channels = in_channels
-        self.input_size = input_size
-        self.arch = arch
-        self.arch_args = dict(arch_args or {})
-        self.meta = dict(meta or {})
-        self.source = source
-        self.outputs = outputs
-        self.kind = kind or model_kind(net)
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        out = self.net(self.preprocessing(pixels))
-        if self.outputs == "probabilities":  # log p: softmax gives p back; gradients are of log p
-            return torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
-        return out
-
-    @property
-    def eager(self) -> bool:
-        """True for ordinary PyTorch modules, whose layers hooks can see (see `kind`)."""
-        return self.kind == "eager"
-
-    def require_eager(self, what: str) -> None:
-        """UnsupportedModelError, in one line, unless the network is eager (hooks see its layers)."""
-        if self.eager:
-            return
-        from ferviz import registry
-
-        working = sorted(name for name, cls in registry.explainers().items() if not getattr(cls, "needs_eager", False))
-        raise UnsupportedModelError(
-            f"{what} needs an eager PyTorch model, because it hooks into the network's layers; "
-            f"{self.source or 'this model'} is {KINDS[self.kind]}, whose layers run as compiled code. Methods that "
-            f"need only forward passes and input gradients work on it ({', '.join(working)}); for layer methods, "
-            "load the network's Python class instead (a model plugin and --arch)")
-
-    @property
-    def device(self) -> torch.device:
-        for p in self.parameters():
-            return p.device
-        return torch.device("cpu")
-
-    def pixels(self, images) -> torch.Tensor:
-        """uint8 (N, H, W) images (numpy or tensor) -> float (N, C, H, W) pixels on this model's device.
-
-        Float input (0-255 scale) is taken as is; NaN or infinite values raise DataError.
-        """
-        try:
-            x = torch.as_tensor(images)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"images must be a numeric array (N, H, W) or (N, C, H, W): {exc}") from None
-        if x.dtype == torch.bool or x.is_complex() or x.ndim not in (3, 4) or 0 in x.shape[-2:]:
-            raise DataError(f"images must be (N, H, W) or (N, C, H, W) pixels, got {x.dtype} {tuple(x.shape)}")
-        if x.ndim == 4 and x.shape[1] not in (1, self.in_channels):
-            raise DataError(f"images have {x.shape[1]} channels; this model takes {self.in_channels}")
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-            raise DataError("images hold NaN or infinite pixel values")
-        if x.ndim == 3:
-            x = x.unsqueeze(1)
-        x = x.to(self.device, torch.float32)
-        if x.shape[1] != self.in_channels:
-            x = x.expand(-1, self.in_channels, -1, -1).contiguous()
-        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                                          align_corners=False, antialias=True)
-        return x
-
-    def named_layers(self) -> dict[str, nn.Module]:
-        """Module name (``features.conv2``) -> module, for every leaf layer of the network (eager only)."""
-        self.require_eager("naming layers")
-        return {name: m for name, m in self.net.named_modules() if name and not list(m.children())}
-
-    def layer(self, name: str) -> nn.Module:
-        """The module called `name` (UnknownNameError lists the layers; eager networks only)."""
-        modules = dict(self.net.named_modules()) if self.eager else {}
-        if not name or name not in modules:
-            raise UnknownNameError("layer", name, self.named_layers())
-        return modules[name]
-
-    @torch.inference_mode()
-    def predict_proba(self, images, batch_size: int = 512) -> torch.Tensor:
-        """Class probabilities (N, classes) for uint8 images, in eval mode, batched."""
-        was_training = self.training
-        self.eval()
-        out = [torch.softmax(self(self.pixels(images[i:i + batch_size])), dim=1).float().cpu()
-               for i in range(0, len(images), batch_size)]
-        self.train(was_training)
-        return torch.cat(out) if out else torch.empty(0, len(self.class_names))
-
-
-def layer_outputs(model) -> list[tuple[str, tuple[int, ...]]]:
-    """(module name, output shape) of every named module, in the order the forward pass runs them.
-
-    One probe image (a flat grey face) goes through the model in eval mode, without gradients;
-    every hook is removed afterwards. A module run twice is listed once, at its first call.
-    UnsupportedModelError for a TorchScript or torch.export network (no hooks there).
-    """
-    model.require_eager("a layer probe")
-    seen: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for name, module in model.net.named_modules():
-        if not name:
-            continue
-
-        def hook(_module, _inputs, output, _name=name):
-            if _name not in seen and isinstance(output, torch.Tensor):
-                seen[_name] = tuple(output.shape)
-
-        handles.append(module.register_forward_hook(hook))
-    probe = torch.full((1, model.in_channels, model.input_size, model.input_size), 128.0, device=model.device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(probe)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return list(seen.items())
-
-
-def build_model(arch: str, **arch_args) -> nn.Module:
-    """A fresh network of a registered architecture (UnknownNameError lists the known ones)."""
-    from ferviz import registry
-
-    factory = registry.models().get_or_raise(arch)
-    try:
-        return factory(**arch_args)
-    except TypeError as exc:
-        raise FervizError(f"model {arch!r} does not accept arguments {_short(arch_args)}: {exc}") from exc
-
-
-def tensor_checksum(state_dict: dict) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes of every tensor, in sorted name order."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32", **extra) -> Path:
@@ -271,7 +80,7 @@ def save_checkpoint(path: Path, model: LoadedModel, *, storage: str = "float32",
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    with atomic_write(path) as fh:
+    with atomic_file(path) as fh:
         fh.write(buffer.getbuffer())
     return Path(path)
 
@@ -280,7 +89,7 @@ def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
-    except _ZIP_ERRORS:
+    except ZIP_ERRORS:
         return False
 
 
@@ -310,8 +119,8 @@ def _check_zip_records(path: Path) -> None:
                                           f"check; the file is corrupted ({exc})") from None
     except CheckpointError:
         raise
-    except _ZIP_ERRORS as exc:
-        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({_first_sentence(exc)})") from None
+    except ZIP_ERRORS as exc:
+        raise CheckpointError(f"checkpoint {path}: unreadable or truncated ({first_sentence(exc)})") from None
 
 
 def _is_legacy_tar(path: Path) -> bool:
@@ -346,193 +155,17 @@ def read_checkpoint_dict(path: Path) -> dict:
             what = next((g for g in unsafe.groups() if g), unsafe.group(0))
             raise CheckpointError(
                 f"checkpoint {path}: refused; it holds objects that would run code when loaded "
-                f"({_first_sentence(what)}). ferviz only loads tensors and plain values."
+                f"({first_sentence(what)}). ferviz only loads tensors and plain values."
             ) from None
         detail = text.rsplit("WeightsUnpickler error:", 1)[-1].strip().splitlines()
         raise CheckpointError(f"checkpoint {path}: unreadable or truncated (not a valid pickle: "
-                              f"{_first_sentence(detail[0] if detail else text)})") from None
+                              f"{first_sentence(detail[0] if detail else text)})") from None
     except Exception as exc:  # noqa: BLE001  torch.load parses an untrusted file: any failure means a bad file
         raise CheckpointError(f"checkpoint {path}: unreadable or truncated "
-                              f"({type(exc).__name__}: {_first_sentence(exc)})") from None
+                              f"({type(exc).__name__}: {first_sentence(exc)})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(obj).__name__}")
     return obj
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
-
-
-def _check_fields(ckpt: dict, path: Path) -> None:
-    """CheckpointError unless every field `_from_ferviz_dict` uses has the right type and range."""
-    def bad(field, what):
-        return CheckpointError(f"checkpoint {path}: field {field!r} must be {what}, got {_brief(ckpt[field])}")
-
-    if not isinstance(ckpt["arch"], str) or not ckpt["arch"]:
-        raise bad("arch", "an architecture name")
-    args = ckpt["arch_args"]
-    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
-        raise bad("arch_args", "a dict of keyword arguments")
-    state = ckpt["state_dict"]
-    if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) and v.layout == torch.strided
-            and not v.is_quantized for k, v in state.items()):
-        raise bad("state_dict", "a dict of names to (dense) tensors")
-    names = ckpt["class_names"]
-    if (not isinstance(names, (list, tuple)) or not names or not all(isinstance(c, str) and c for c in names)
-            or len(set(names)) != len(names)):
-        raise bad("class_names", "a list of distinct class names")
-    spec = ckpt["input"]
-    if (not isinstance(spec, dict) or not _is_int(spec.get("channels")) or not _is_int(spec.get("size"))
-            or not 1 <= spec["channels"] <= MAX_INPUT_CHANNELS or not 1 <= spec["size"] <= MAX_INPUT_SIZE):
-        raise bad("input", f"{{'channels': 1..{MAX_INPUT_CHANNELS}, 'size': 1..{MAX_INPUT_SIZE}}}")
-    prep = ckpt["preprocessing"]
-    if (not isinstance(prep, dict) or not set(prep) <= {"mode", "mean", "std"}
-            or not isinstance(prep.get("mode", ""), str)
-            or not all(_is_number(prep[k]) for k in ("mean", "std") if k in prep)):
-        raise bad("preprocessing", "{'mode': str, 'mean': number, 'std': number}")
-    # optional fields that reports read
-    if "history" in ckpt and not (isinstance(ckpt["history"], list)
-                                  and all(isinstance(h, dict) for h in ckpt["history"])):
-        raise bad("history", "a list of per-epoch dicts")
-    if "train_config" in ckpt and not isinstance(ckpt["train_config"], dict):
-        raise bad("train_config", "a dict")
-
-
-def _brief(value) -> str:
-    text = repr(value) if not isinstance(value, torch.Tensor) else f"a tensor {tuple(value.shape)}"
-    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
-
-
-def _first_sentence(message, limit: int = 200) -> str:
-    """The first sentence of an error message, whole: never cut mid-word (torch's run long)."""
-    lines = str(message).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    end = text.find(". ")
-    text = text[:end] if end > 0 else text.rstrip(".")
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " ..."
-    return text or "no detail given"
-
-
-def _short(value, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def meta_build(arch: str, arch_args: dict, path: Path) -> nn.Module | None:
-    """The network built on the meta device (no memory), or None for a factory that needs real
-    tensors in ``__init__`` (NotImplementedError or a "meta" error: the real build decides).
-
-    CheckpointError when `arch_args` cannot build it at all.
-    """
-    try:
-        with torch.device("meta"):
-            return build_model(arch, **arch_args)
-    except FervizError:
-        raise
-    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
-        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
-            return None
-        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
-                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
-
-
-def _check_fit(arch: str, arch_args: dict, state: dict, class_names, spec: dict, path: Path) -> None:
-    """Build the network on the meta device (no memory), compare its tensors with `state`, and
-    check that it takes `spec`'s input and gives one output per class.
-
-    Refuses a file whose arch_args would build a network larger than its weights (or one that
-    cannot be built at all) before a real, allocating build.
-    """
-    probe = meta_build(arch, arch_args, path)
-    if probe is None:
-        return
-    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in state.items()}
-    if want != have:
-        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-        shape = [k for k in want if k in have and want[k] != have[k]]
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
-                  f"{shape[0]} is {list(have[shape[0]])} in the file, {list(want[shape[0]])} in the network")
-        raise CheckpointError(f"checkpoint {path}: weights do not fit architecture {arch!r} "
-                              f"with arguments {_short(arch_args)}: {detail}")
-    # one forward pass on meta tensors: the input spec fits the network, one output per class
-    channels, size = spec["channels"], spec["size"]
-    try:
-        with torch.no_grad():
-            out = probe.eval()(torch.empty(1, channels, size, size, device="meta"))
-    except Exception as exc:  # noqa: BLE001
-        if isinstance(exc, NotImplementedError) or "meta" in str(exc).lower():
-            return
-        raise CheckpointError(f"checkpoint {path}: input {channels}x{size}x{size} does not fit architecture "
-                              f"{arch!r}: {type(exc).__name__}: {_first_sentence(exc)}") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, len(class_names)):
-        got = (f"{out.shape[-1]} outputs per image" if isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == 1
-               else f"outputs of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__)
-        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} gives {got}, but there are "
-                              f"{len(class_names)} class names ({_short(', '.join(class_names), 60)}); the two "
-                              "must agree")
-
-
-def _from_ferviz_dict(ckpt: dict, path: Path) -> LoadedModel:
-    version = ckpt.get("version")
-    if not _is_int(version) or version < 1:
-        raise CheckpointError(f"checkpoint {path}: format version {version!r} is not a version number")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path}: format version {version!r} is newer than this ferviz understands "
-            f"({FORMAT_VERSION}); upgrade ferviz"
-        )
-    missing = [k for k in ("arch", "arch_args", "state_dict", "class_names", "input", "preprocessing")
-               if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"checkpoint {path}: missing fields {missing}")
-    _check_fields(ckpt, path)
-    state = ckpt["state_dict"]
-    if "checksum" in ckpt:
-        try:
-            scales = ckpt.get("scales", {})
-            same = tensor_checksum(checksummed(state, scales if isinstance(scales, dict) else {})) == ckpt["checksum"]
-        except (RuntimeError, TypeError, ValueError, AttributeError):
-            same = False
-        if not same:
-            raise CheckpointError(f"checkpoint {path}: tensor checksum mismatch; the file is corrupted")
-    for name, t in state.items():
-        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"checkpoint {path}: weight {name} holds NaN or infinite values")
-    state = decode(state, ckpt.get("scales"), ckpt.get("storage"), path)  # 16-bit storage: float32 weights
-    arch, arch_args = ckpt["arch"], ckpt["arch_args"]
-    try:
-        _check_fit(arch, arch_args, state, ckpt["class_names"], ckpt["input"], path)
-        net = build_model(arch, **arch_args)
-    except (CheckpointError, UnknownNameError):
-        raise
-    except FervizError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001  a factory given arguments from a file
-        raise CheckpointError(f"checkpoint {path}: architecture {arch!r} cannot be built with "
-                              f"arguments {_short(arch_args)}: {type(exc).__name__}: {_first_sentence(exc)}") from None
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path}: weights do not fit architecture {ckpt['arch']!r}: {str(exc).splitlines()[0]}"
-        ) from None
-    try:
-        preprocessing = Preprocessing(**ckpt["preprocessing"])
-    except FervizError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "scales")}
-    return LoadedModel(
-        net, ckpt["class_names"], preprocessing,
-        in_channels=ckpt["input"]["channels"], input_size=ckpt["input"]["size"],
-        arch=arch, arch_args=arch_args, meta=meta, source=str(path),
-    )
 
 
 def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> LoadedModel:
@@ -550,17 +183,13 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu", **options) -> L
     ``trust=True`` to allow TorchScript and torch.export files, whose loading runs code or
     unpickles objects from the file.
     """
-    from ferviz.model.pretrained import resolve_checkpoint
-
     path = resolve_checkpoint(path)
     model = _load_any(path, options)
     return model.to(device).eval()
 
 
 def _load_any(path: Path, options: dict) -> LoadedModel:
-    from ferviz import registry
-    from ferviz.model import foreign
-    from ferviz.model.declared import warn_ignored
+    from ferviz import registry  # loads the plugins: only when a file needs them
 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
@@ -577,7 +206,7 @@ def _load_any(path: Path, options: dict) -> LoadedModel:
         raise
     if ckpt.get("format") == FORMAT:
         warn_ignored(options, path)
-        return _from_ferviz_dict(ckpt, path)
+        return from_ferviz_dict(ckpt, path)
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         if not options.get("arch"):
             loaded = registry.get_plugin_manager().hook.load_checkpoint(path=path, options=options)

@@ -13,7 +13,6 @@ than there are class names is refused in one line that gives both numbers.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,10 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferviz.model.checkpoint import (_ZIP_ERRORS, FORMAT_VERSION, LoadedModel, _first_sentence, _from_ferviz_dict, _short,
-                               meta_build)
-from ferviz.model.declared import declared
 from ferviz.errors import CheckpointError, FervizError
+from ferviz.model.build import meta_build
+from ferviz.model.declared import declared
+from ferviz.model.loaded import LoadedModel
+from ferviz.model.messages import first_sentence, short
+from ferviz.model.validate import FORMAT_VERSION, ZIP_ERRORS, from_ferviz_dict
+from ferviz.registry import factory_takes as _factory_takes
 
 # ----------------------------------------------------------------------------- the probe
 def check_outputs(model: LoadedModel, path: Path, outputs: str | None) -> LoadedModel:
@@ -44,7 +46,7 @@ def check_outputs(model: LoadedModel, path: Path, outputs: str | None) -> Loaded
             out = model.net(model.preprocessing(probe))
     except Exception as exc:  # noqa: BLE001  the user's network on the declared input: any failure is a misfit
         raise CheckpointError(f"checkpoint {path}: the network fails on {c}x{s}x{s} input ({type(exc).__name__}: "
-                              f"{_first_sentence(exc)}); declare its input with --channels and --size") from None
+                              f"{first_sentence(exc)}); declare its input with --channels and --size") from None
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or len(out) != 2:
         got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
         raise CheckpointError(f"checkpoint {path}: the network returns {got} for 2 images, not one row of class "
@@ -52,7 +54,7 @@ def check_outputs(model: LoadedModel, path: Path, outputs: str | None) -> Loaded
     classes = len(model.class_names)
     if out.shape[1] != classes:
         raise CheckpointError(f"checkpoint {path}: the network gives {out.shape[1]} outputs per image, but there "
-                              f"are {classes} class names ({_short(', '.join(model.class_names), 60)}); give "
+                              f"are {classes} class names ({short(', '.join(model.class_names), 60)}); give "
                               f"{out.shape[1]} names in output order with --classes")
     out = out.double()
     if not bool(torch.isfinite(out).all()):
@@ -77,7 +79,7 @@ def checked_plugin_model(loaded, path: Path, options: dict) -> LoadedModel:
     """
     if not isinstance(loaded, LoadedModel):
         raise CheckpointError(f"checkpoint {path}: a load_checkpoint plugin returned a {type(loaded).__name__}, "
-                              "not a ferviz.model.checkpoint.LoadedModel")
+                              "not a ferviz.model.LoadedModel")
     given = declared(options, required=False).outputs
     return check_outputs(loaded, path, given or (loaded.outputs if loaded.outputs != "logits" else None))
 
@@ -99,7 +101,7 @@ def load_torchscript(path: Path, options: dict) -> LoadedModel:
             net = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001  a damaged or foreign TorchScript file
         raise CheckpointError(f"checkpoint {path}: unreadable TorchScript file "
-                              f"({type(exc).__name__}: {_first_sentence(exc)})") from None
+                              f"({type(exc).__name__}: {first_sentence(exc)})") from None
     model = LoadedModel(net, d.classes, d.preprocessing, in_channels=d.channels or 1, input_size=d.size or 48,
                         arch="torchscript", kind="torchscript", source=str(path))
     return check_outputs(model, path, d.outputs)
@@ -111,7 +113,7 @@ def is_exported_program(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any(n == "archive_format" or n.endswith("/archive_format") for n in zf.namelist())
-    except _ZIP_ERRORS:  # a damaged zip is not a program; the checkpoint reader says what is wrong with it
+    except ZIP_ERRORS:  # a damaged zip is not a program; the checkpoint reader says what is wrong with it
         return False
 
 
@@ -178,7 +180,7 @@ def load_exported(path: Path, options: dict) -> LoadedModel:
         program = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001  a damaged or foreign archive
         raise CheckpointError(f"checkpoint {path}: unreadable torch.export program "
-                              f"({type(exc).__name__}: {_first_sentence(exc)})") from None
+                              f"({type(exc).__name__}: {first_sentence(exc)})") from None
     batch, channels, height, width = _program_input(program, path)
     if height is not None and width is not None and height != width:
         raise CheckpointError(f"checkpoint {path}: the program takes {height}x{width} images; ferviz feeds square "
@@ -191,16 +193,6 @@ def load_exported(path: Path, options: dict) -> LoadedModel:
 
 
 # ----------------------------------------------------------------------------- plain state_dict
-def _factory_takes(arch: str, name: str) -> bool:
-    from ferviz import registry
-
-    try:
-        parameters = inspect.signature(registry.models().get_or_raise(arch)).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters
-
-
 def load_state_dict(state: dict, path: Path, options: dict) -> LoadedModel:
     """A plain state_dict of registered architecture ``options["arch"]``.
 
@@ -221,7 +213,7 @@ def load_state_dict(state: dict, path: Path, options: dict) -> LoadedModel:
             "input": {"channels": channels, "size": size}, "preprocessing": d.preprocessing.to_dict(),
             "version": FORMAT_VERSION}
     try:
-        model = _from_ferviz_dict(fake, path)
+        model = from_ferviz_dict(fake, path)
     except CheckpointError:
         if "num_classes" not in d.arch_args:
             _refuse_class_count(arch, args, state, len(d.classes), path)

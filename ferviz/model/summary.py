@@ -5,37 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ferviz.model.layers import leaf_layers, probe
+
 
 def layer_table(net: nn.Module, in_channels: int = 1, size: int = 48) -> list[dict]:
-    """One row per leaf layer: name, type, output shape (without batch), parameters, buffer values."""
-    rows: list[dict] = []
-    handles = []
-    leaves = {name: m for name, m in net.named_modules() if name and not list(m.children())}
-
-    def hook(name):
-        def record(module, inputs, output):
-            if isinstance(output, torch.Tensor):
-                rows.append({
-                    "name": name, "type": type(module).__name__, "shape": tuple(output.shape[1:]),
-                    "params": sum(p.numel() for p in module.parameters(recurse=False)),
-                    "buffers": sum(b.numel() for n, b in module.named_buffers(recurse=False)
-                                   if n != "num_batches_tracked"),
-                })
-        return record
-
-    try:
-        for name, m in leaves.items():
-            handles.append(m.register_forward_hook(hook(name)))
-        was_training = net.training
-        net.eval()
-        with torch.inference_mode():
-            device = next((p.device for p in net.parameters()), torch.device("cpu"))
-            net(torch.zeros(1, in_channels, size, size, device=device))
-        net.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
-    return rows
+    """One row per call of a leaf layer on a black probe image: name, type, output shape (without
+    batch), parameters, buffer values (:func:`ferviz.model.layers.probe`)."""
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    calls = probe(net, torch.zeros(1, in_channels, size, size, device=device), leaf_layers(net))
+    return [{"name": name, "type": type(module).__name__, "shape": tuple(output.shape[1:]),
+             "params": sum(p.numel() for p in module.parameters(recurse=False)),
+             "buffers": sum(b.numel() for n, b in module.named_buffers(recurse=False) if n != "num_batches_tracked")}
+            for name, module, output in calls]
 
 
 def counts(net: nn.Module) -> tuple[int, int]:

@@ -1,33 +1,37 @@
-"""The explainer sections of `ferviz report`: saliency, integrated gradients, filters, plugins.
+"""The explainer layouts of `ferviz report`: attributions, the confusion matrix, the generic section.
 
-Attribution sections explain the selected faces (N per true class, a seeded draw) for their
-predicted class and measure where the maps sit on the face (share of the absolute mass in the
-upper half: eyes and brows; lower half: nose and mouth). The filter section runs filter ascent
-for each chosen layer from noise and from a face. Every other registered explainer gets a
-generic section built from its figures and summary (:func:`plugin_section`).
+Each explainer picks its layout (``report_layout``; :mod:`ferviz.report.describe` reads the
+rest of what it says about itself, :mod:`ferviz.report.filters` holds the filter-grid layout).
+A layout's ``plan_*`` function builds the explainer before any work (options that depend on the
+model are checked then) and returns the section's cost and its builder.
+
+Attributions explain the selected faces (N per true class, a seeded draw) for their predicted
+class and measure where the maps sit on the face (share of the absolute mass in the upper half:
+eyes and brows; lower half: nose and mouth). The confusion matrix shows a data-set explainer's
+confusion summary (``per_class_accuracy``, ``best_class``, ``worst_class``, ``most_confused``).
+Every other explainer gets a generic section built from its figures and summary
+(:func:`plugin_section`).
 """
 
 from __future__ import annotations
 
 import traceback
-from types import SimpleNamespace
 
 import numpy as np
 
 from ferviz.errors import FervizError, UnsupportedModelError
-from ferviz.explain import Explanation, Request, describe_mask
+from ferviz.explain import Request
 from ferviz.explain.parallel import run_distributed
-from ferviz.report.sections import RIGHT, TITLES, WRONG, Section, Table, pct
+from ferviz.inputs.requests import request_for
+from ferviz.report.describe import FIGURE_COST, caption, contained_errors, estimate, lead, section_key
+from ferviz.report.sections import RIGHT, WRONG, Section, Table, pct
 
 
-# ----------------------------------------------------------------------------- 4. attributions
-LEADS = {
-    "saliency": "Vanilla saliency (Simonyan et al. 2014): |d score / d pixel| of the predicted class's logit, "
-                "as a heat map and as a mask over the face (the {mask_rule}; the rest greyed out).",
-    "integrated-gradients": "Integrated gradients (Sundararajan et al. 2017, via Captum) from a {baseline} "
-                            "baseline in {steps} steps: signed contributions of each pixel to the predicted "
-                            "class's logit (red for, blue against).",
-}
+# ----------------------------------------------------------------------------- attributions
+def plan_attributions(ctx, cls):
+    ctx.explainer(cls.name)  # options that depend on the model are checked now, before any work
+    cost = estimate(ctx, cls, len(ctx.selection.ids))
+    return cost + FIGURE_COST, lambda: attribution_run(ctx, cls, cost)
 
 
 def upper_share(maps: np.ndarray) -> np.ndarray:
@@ -51,25 +55,30 @@ def region_sentence(method: str, shares: dict[str, float]) -> str:
     return text + "."
 
 
-def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Section:
-    """Saliency or integrated gradients on the selected faces, for their predicted class."""
-    section = Section(method, TITLES[method])
+def attribution_run(ctx, cls, cost: int) -> Section:
+    """A per-image attribution explainer on the selected faces, for their predicted class."""
+    name = cls.name
+    section = Section(section_key(cls), cls.report_title)
     sel = ctx.selection
     if not len(sel.images):
         section.notes.append("no faces to explain")
         return section
-    with ctx.work(cost, method) as progress:
-        # the report's own figures are the original report's panels (its captions describe them)
-        exp = run_distributed(ctx.explainer(method, defaults={"style": "panels"}), Request(  # spread over torchrun workers, if any
+    # the report's own figures are the original report's panels (its captions describe them)
+    panels = {"style": "panels"} if any(o.name == "style" for o in cls.options) else {}
+    with ctx.work(cost, name) as progress:
+        exp = run_distributed(ctx.explainer(name, defaults=panels), Request(  # spread over torchrun workers, if any
             images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids, seed=ctx.config.seed,
             progress=progress))
     options = exp.meta["options"]
-    mask_rule = describe_mask(SimpleNamespace(**options), "map") if "threshold" in options else ""
-    section.lead = (LEADS[method].format(**options, mask_rule=mask_rule) + f" {ctx.config.per_class} face(s) per true class, drawn with "
-                    f"seed {ctx.config.seed}; {RIGHT} marks a right prediction, {WRONG} a wrong one.")
-    for name, figure in exp.figures.items():
-        section.figures.append((ctx.save_figure(figure, name), caption))
-    shares = upper_share(exp.arrays[array])
+    section.lead = (lead(cls, options) + f" {ctx.config.per_class} face(s) per true class, drawn with seed "
+                    f"{ctx.config.seed}; {RIGHT} marks a right prediction, {WRONG} a wrong one.")
+    for figure_name, figure in exp.figures.items():
+        section.figures.append((ctx.save_figure(figure, figure_name),
+                                caption(cls, figure_name, options, exp.summary, checkpoint=ctx.names[0])))
+    if "attribution" not in exp.meta:
+        raise FervizError(f"{name}: its explanation names no map (meta['attribution']), which an attributions "
+                          "section shows")
+    shares = upper_share(exp.arrays[exp.meta["attribution"]["array"]])
     names = ctx.models[0].class_names
     by_class = {names[c]: float(shares[sel.predicted == c].mean()) for c in sorted(set(sel.predicted.tolist()))}
     records = exp.summary["images"]
@@ -84,121 +93,105 @@ def attribution_run(ctx, method: str, array: str, caption: str, cost: int) -> Se
         section.numbers.update(right=right, wrong=len(sel.ids) - right)
         section.findings.append(f"{right} of the {len(sel.ids)} selected faces are predicted correctly, "
                                 f"{len(sel.ids) - right} wrongly.")
-    section.findings.append(region_sentence(method.replace("-", " ").capitalize(), by_class))
-    if method == "integrated-gradients":
-        delta, gap = np.abs(exp.arrays["delta"]), np.abs(exp.arrays["score_minus_baseline"])
-        section.numbers.update(max_abs_delta=float(delta.max()), max_abs_score_gap=float(gap.max()))
-        converged = delta.max() <= 0.05 * max(gap.max(), 1e-9)
-        section.findings.append(
-            f"Completeness holds to within {delta.max():.3g} logits for score gaps up to {gap.max():.3g}: "
-            + ("the path integral has converged." if converged else
-               "more steps would help (-p integrated-gradients.steps=N)."))
-        headers = ["face", "predicted", "p", "upper half", "S(x) - S(x')", "delta"]  # true: see the mark
-        rows = [[row[0], *row[2:], f"{r['score_minus_baseline']:.2f}", f"{r['delta']:+.3f}"]
+    section.findings.append(region_sentence(name.replace("-", " ").capitalize(), by_class))
+    findings, numbers = cls.report_findings(exp)
+    section.numbers.update(numbers)
+    section.findings.extend(findings)
+    table_caption = "the faces; upper half: share of the map's mass above the middle row"
+    if cls.report_columns:  # the explainer's own columns take the place of "true" (the face's mark says it)
+        headers = [headers[0], *headers[2:], *(header for _, header, _, _ in cls.report_columns)]
+        rows = [[row[0], *row[2:], *(form.format(r[key]) for key, _, form, _ in cls.report_columns)]
                 for row, r in zip(rows, records)]
-    caption = "the faces; upper half: share of the map's mass above the middle row"
-    if method == "integrated-gradients":
-        caption += "; S(x) - S(x'): logit minus the baseline's; delta: completeness error"
-    section.tables.append(Table(headers, rows, caption=caption,
+        table_caption += "".join(f"; {header}: {meaning}" for _, header, _, meaning in cls.report_columns)
+    section.tables.append(Table(headers, rows, caption=table_caption,
                                 numeric=tuple(range(headers.index("p"), len(headers)))))
     return section
 
 
-# ----------------------------------------------------------------------------- 5. filters
-def filter_runs(ctx, cost_per_run: int) -> list[tuple[str, Explanation | str]]:
-    """(start, explanation or error message) of filter ascent for each chosen layer, from noise and
-    from a face; run once per report and kept on `ctx` (the filters section and the explorer share it)."""
-    if ctx.filter_results is not None:
-        return ctx.filter_results
-    ctx.filter_results = []
-    for _layer, explainer_noise, explainer_face in ctx.filter_explainers:
-        for start, explainer in (("noise", explainer_noise), ("image", explainer_face)):
-            label = f"{explainer.layer_name} from {'noise' if start == 'noise' else 'a face'}"
-            try:
-                with ctx.work(cost_per_run, f"filters {label}") as progress:
-                    images = ctx.start_face if start == "image" else None
-                    exp = explainer.run(Request(images=images, seed=ctx.config.seed, progress=progress))
-            except FervizError as exc:
-                exp = f"{label}: {exc}"
-            ctx.filter_results.append((start, exp))
-    return ctx.filter_results
+# ----------------------------------------------------------------------------- confusion matrix
+def plan_confusion(ctx, cls):
+    ctx.explainer(cls.name)  # options checked before any work
+    cost = estimate(ctx, cls, len(ctx.dataset))
+    return cost, lambda: confusion_section(ctx, cls, cost)
 
 
-def filters_section(ctx, cost_per_run: int) -> Section:
-    section = Section("filters", TITLES["filters"],
-                      lead="Gradient ascent on the input (Erhan et al. 2009): for each of the first filters of a "
-                           "layer, the image that maximises its mean activation, started from white noise and from "
-                           "a real face (the first rightly predicted selected face). Titles: filter, final mean "
-                           "activation.")
-    runs = {}
-    for start, exp in filter_runs(ctx, cost_per_run):
-        if isinstance(exp, str):
-            section.errors.append(exp)
-            continue
-        s = exp.summary
-        start_act, end_act = exp.arrays["activation_start"], exp.arrays["activation_end"]
-        runs.setdefault(s["layer"], {})[start] = {
-            "steps": s["steps"], "raised": s["raised"], "count": s["count"],
-            "mean_activation_start": float(start_act.mean()), "mean_activation_end": float(end_act.mean()),
-            "filters": s["filters"], "options": exp.meta["options"]}
-        file = ctx.save_figure(exp.figures["filters"], f"filters-{s['layer']}-{start}")
-        section.figures.append((file, f"{s['layer']}: {s['count']} filters, {s['steps']} ascent steps from "
-                                      f"{'white noise' if start == 'noise' else 'the face ' + ctx.start_face_id}"))
-    rows = []
-    for layer, starts in runs.items():
-        for start, r in starts.items():
-            rows.append([layer, "noise" if start == "noise" else "face", str(r["steps"]), f"{r['raised']}/{r['count']}",
-                         f"{r['mean_activation_start']:.3f}", f"{r['mean_activation_end']:.3f}"])
-            section.findings.append(
-                f"{layer} from {'noise' if start == 'noise' else 'a face'}: {r['raised']} of {r['count']} filters "
-                f"raised their mean activation ({r['mean_activation_start']:.2f} -> {r['mean_activation_end']:.2f} "
-                f"on average).")
-    if rows:
-        section.tables.append(Table(["layer", "start", "steps", "filters raised", "mean activation before",
-                                     "after"], rows, numeric=(2, 3, 4, 5)))
-    section.numbers = {"layers": runs, "start_face": ctx.start_face_id}
+def confusion_section(ctx, cls, cost: int) -> Section:
+    """A data-set explainer's confusion summary on the split: its figures, the most confused pairs, a sentence."""
+    section = Section(section_key(cls), cls.report_title)
+    with ctx.work(cost, cls.name) as progress:
+        exp = ctx.explainer(cls.name).run(Request(dataset=ctx.dataset, seed=ctx.config.seed, progress=progress))
+    s, options = exp.summary, exp.meta["options"]
+    section.lead = lead(cls, options)
+    for figure_name, figure in exp.figures.items():
+        section.figures.append((ctx.save_figure(figure, figure_name),
+                                caption(cls, figure_name, options, s, checkpoint=ctx.names[0])))
+    section.numbers = {**s, **{key: np.asarray(array).tolist() for key, array in exp.arrays.items()},
+                       "options": options}
+    section.tables.append(Table(["true", "predicted as", "share of the true class", "faces"],
+                                [[p["true"], p["predicted"], pct(p["share"]), str(p["count"])]
+                                 for p in s["most_confused"]],
+                                caption="most confused pairs", numeric=(2, 3)))
+    section.findings.append(confusion_sentence(s))
+    findings, numbers = cls.report_findings(exp)
+    section.numbers.update(numbers)
+    section.findings.extend(findings)
     return section
 
 
-# ----------------------------------------------------------------------------- 6. other explainers
-def contained_errors(name: str) -> type[Exception]:
-    """What explainer `name` may raise without sinking the report (its failure shown in place).
+def confusion_sentence(summary: dict) -> str:
+    """'happy is the best recognised class (0.91), angry the worst (0.52); the most confused pair is ...'."""
+    per_class = summary["per_class_accuracy"]
+    best, worst = summary.get("best_class"), summary.get("worst_class")
+    parts = []
+    if best is not None:
+        parts.append(f"{best} is the best recognised class ({per_class[best]:.2f}), {worst} the worst "
+                     f"({per_class[worst]:.2f})")
+    pairs = summary["most_confused"]
+    if pairs:
+        text = f"the most confused pair is {pairs[0]['true']} -> {pairs[0]['predicted']} ({pct(pairs[0]['share'])})"
+        if len(pairs) > 1:
+            text += ", then " + ", ".join(f"{p['true']} -> {p['predicted']} ({pct(p['share'])})" for p in pairs[1:3])
+        parts.append(text)
+    else:
+        parts.append("no face is confused with another class")
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
-    A third-party plugin is not ferviz code: whatever it raises, even a bug, is shown instead of
-    sinking a report that may have run for ten minutes. ferviz's own plugins only have their
-    FervizErrors shown; a bug in them raises (see the module docstring).
-    """
-    from ferviz import registry
 
-    owner = registry.explainers().owner.get(name, "?")
-    return FervizError if owner in registry.BUILTIN_PLUGINS else Exception
+# ----------------------------------------------------------------------------- every other explainer
+def plan_generic(ctx, cls):
+    images = {"images": len(ctx.selection.ids), "dataset": len(ctx.dataset)}.get(cls.needs, 0)
+    cost = estimate(ctx, cls, images)
+    return cost + FIGURE_COST, lambda: plugin_section(ctx, cls, cost)
 
 
-def plugin_section(ctx, name: str, cost: int) -> Section:
+def plugin_section(ctx, cls, cost: int) -> Section:
     """Any other registered explainer, run with its defaults (plus -p options) by what it needs."""
     from ferviz import registry
 
-    cls = registry.explainers()[name]
+    name = cls.name
     owner = registry.explainers().owner.get(name, "?")
     what = {"images": "the selected faces, for their predicted class", "dataset": "the whole split",
             "model": "the model alone"}[cls.needs]
-    section = Section(f"plugin-{name}", f"What does {name} show?",
+    section = Section(section_key(cls), cls.report_title or f"What does {name} show?",
                       lead=f"{cls.summary} Explainer {name!r} from plugin {owner!r}, run with its default options "
                            f"on {what}.")
     sel = ctx.selection
     try:
         with ctx.work(cost, name) as progress:
             explainer = ctx.explainer(name)
-            if cls.needs == "images":
-                request = Request(images=sel.images, targets=sel.predicted, labels=sel.labels, ids=sel.ids,
+            # the selected faces go to per-image explainers only: a model-level one runs on the model alone
+            request = request_for(cls.needs, images=sel.images if cls.needs == "images" else None,
+                                  targets=sel.predicted, labels=sel.labels, ids=sel.ids, dataset=ctx.dataset,
                                   seed=ctx.config.seed, progress=progress)
-            elif cls.needs == "dataset":
-                request = Request(dataset=ctx.dataset, seed=ctx.config.seed, progress=progress)
-            else:
-                request = Request(seed=ctx.config.seed, progress=progress)
             exp = explainer.run(request)
-            files = [(ctx.save_figure(figure, f"plugin-{name}-{fig}"), f"{name}: {fig}")
+            options = exp.meta.get("options", {})
+            if cls.report_lead:
+                section.lead = lead(cls, options)
+            files = [(ctx.save_figure(figure, f"plugin-{name}-{fig}"),
+                      caption(cls, fig, options, exp.summary, checkpoint=ctx.names[0]))
                      for fig, figure in exp.figures.items()]
+            findings, numbers = cls.report_findings(exp)
     except UnsupportedModelError as exc:  # a layer method on a compiled network: said in place, not a failure
         section.notes.append(str(exc))
         return section
@@ -207,13 +200,14 @@ def plugin_section(ctx, name: str, cost: int) -> Section:
         section.errors.append(f"{name} failed: {last}")
         return section
     section.figures.extend(files)
-    section.numbers = {"summary": exp.summary, "options": exp.meta.get("options", {}),
+    section.numbers = {"summary": exp.summary, "options": options,
                        "arrays": {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)}
-                                  for k, v in exp.arrays.items()}}
+                                  for k, v in exp.arrays.items()}, **numbers}
     section.tables.extend(summary_tables(exp.summary))
     arrays = ", ".join(f"{k} {'x'.join(map(str, np.shape(v)))}" for k, v in exp.arrays.items())
     section.findings.append(f"{name} made {len(exp.figures)} figure(s)" + (f" and arrays {arrays}" if arrays else "")
                             + "; its summary is below and in report.json.")
+    section.findings.extend(findings)
     return section
 
 

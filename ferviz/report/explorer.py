@@ -10,12 +10,13 @@ Which classes: for each face its predicted class, its true class (labelled data)
 runner-up (the second most probable class); a class that plays two roles is explained once.
 
 Which explainers: every installed per-image explainer (``needs = "images"``, as ``ferviz
-assess`` finds them) that ``--skip`` does not name, with the report's options (``--quick``,
-``-p``). Each gives one map per (face, class). A third-party explainer that fails, or gives no
-per-image map, is left out with a note; a ferviz bug raises.
+assess`` finds them) that ``--skip`` does not name, in ``report_order`` (then by name), with
+the report's options (``--quick``, ``-p``). Each gives one map per (face, class). A
+third-party explainer that fails, or gives no per-image map, is left out with a note; a ferviz
+bug raises.
 
-Filters: the filter-ascent runs of the filters section (``ferviz explore`` runs them itself),
-each filter an image of its own that enlarges on click.
+Filters: the runs of the filter-grid sections (filter ascent's; ``ferviz explore`` runs them
+itself), each filter an image of its own that enlarges on click.
 
 The files go into ``explorer/`` beside ``index.html`` (see :mod:`ferviz.report.page`); their
 number is faces x explainers x classes (at most 3) maps, one face each, and the filter images, so
@@ -29,6 +30,7 @@ import traceback
 
 import numpy as np
 
+from ferviz.report.describe import contained_errors, estimate
 from ferviz.report.sections import Section
 
 FOLDER = "explorer"
@@ -39,28 +41,26 @@ LIST_LIMIT = 60
 
 
 def attribution_explainers(skip) -> list[str]:
-    """The installed per-image explainers that `skip` does not name: the report's own first, then by name."""
+    """The installed per-image explainers that `skip` does not name, in report order (then by name)."""
+    from ferviz import registry
     from ferviz.assess import resolve_methods
 
-    first = ("saliency", "integrated-gradients")
     names = [name for name in resolve_methods("all") if name not in skip]
-    return sorted(names, key=lambda name: (first.index(name) if name in first else len(first), name))
+    return sorted(names, key=lambda name: (registry.explainers()[name].report_order, name))
 
 
 def explorer_cost(ctx, skip) -> int:
     """Rough work units (one image through the network each), for the progress bar."""
     k = len(ctx.models[0].class_names)
     faces = len(ctx.selection.ids) + (k * k * ctx.config.cell_faces // 2 if ctx.dataset.labelled else 0)
-    return len(ctx.dataset) + sum(3 * faces * _units(ctx, name) for name in attribution_explainers(skip))
+    return len(ctx.dataset) + sum(_units(ctx, name, 3 * faces) for name in attribution_explainers(skip))
 
 
-def _units(ctx, name: str) -> int:
-    """Work units of one map of explainer `name`: about 3 passes, times its steps and samples."""
+def _units(ctx, name: str, maps: int) -> int:
+    """Work units of `maps` maps of explainer `name` (one image each): its own estimate."""
     from ferviz import registry
-    from ferviz.explain import parse_options
 
-    opts = parse_options(registry.explainers()[name], ctx.options(name))
-    return 3 * int(opts.get("steps", 1)) * int(opts.get("samples", 1))
+    return estimate(ctx, registry.explainers()[name], maps)
 
 
 # ----------------------------------------------------------------------------- which faces
@@ -108,7 +108,6 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
     """{explainer: {(face, class): map}} and the seconds each took; failures become notes."""
     from ferviz import registry
     from ferviz.assess import explainer_fn
-    from ferviz.report.explainers import contained_errors
 
     pairs = sorted({(f, c) for f, roles in enumerate(targets) for c in roles.values() if c is not None})
     faces = np.array([f for f, _ in pairs], dtype=np.int64)
@@ -117,7 +116,7 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
     for name in names if pairs else ():
         start = time.perf_counter()
         try:
-            with ctx.work(len(pairs) * _units(ctx, name), f"explorer {name}"):
+            with ctx.work(_units(ctx, name, len(pairs)), f"explorer {name}"):
                 explain = explainer_fn(registry.explainers()[name], ctx.options(name), ctx.config.seed)
                 result = explain(ctx.models[0], images[faces], classes)
         except contained_errors(name) as exc:  # noqa: BLE001 - a third-party plugin's failure, shown in place
@@ -130,9 +129,9 @@ def explain_faces(ctx, names: list[str], images: np.ndarray, targets: list[dict]
 
 
 # ----------------------------------------------------------------------------- the section
-def explorer_section(ctx, skip, filter_cost: int) -> Section:
+def explorer_section(ctx, skip) -> Section:
+    from ferviz.report.context import choose_faces
     from ferviz.report.page import explorer_css, explorer_html
-    from ferviz.report import choose_faces
 
     section = Section("explorer", TITLE)
     model, data = ctx.models[0], ctx.dataset
@@ -161,7 +160,7 @@ def explorer_section(ctx, skip, filter_cost: int) -> Section:
             "counts": None if groups is None else [[len(groups[f"cell-{i}-{j}"]) for j in range(len(classes))]
                                                    for i in range(len(classes))],
             "confusion_note": _confusion_note(ctx, len(data)),
-            "filters": _filters(ctx, filter_cost, section, sizes)}
+            "filters": _filters(ctx, section, sizes)}
     section.html, section.css = explorer_html(page), explorer_css()
     _describe(ctx, section, page, sizes, seconds)
     return section
@@ -231,17 +230,17 @@ def _listed(data, labels, predicted, proba, groups, position: dict[int, int], cl
     return listed, out
 
 
-def _filters(ctx, filter_cost: int, section: Section, sizes: dict) -> list[dict]:
+def _filters(ctx, section: Section, sizes: dict) -> list[dict]:
+    from ferviz.report.filters import filter_runs, origin
     from ferviz.report.page import stretched, write_png
-    from ferviz.report.explainers import filter_runs
 
     runs = []
-    for start, exp in filter_runs(ctx, filter_cost):
+    for start, exp in [run for name in ctx.layer_runs for run in filter_runs(ctx, name)]:
         if isinstance(exp, str):
             section.errors.append(exp)
             continue
         s, r = exp.summary, len(runs)
-        origin = "white noise" if start == "noise" else f"the face {ctx.start_face_id}"
+        where = origin(ctx, start)
         tiles = []
         for t, (image, number, activation) in enumerate(zip(exp.arrays["images"], exp.arrays["filters"],
                                                             exp.arrays["activation_end"])):
@@ -249,8 +248,8 @@ def _filters(ctx, filter_cost: int, section: Section, sizes: dict) -> list[dict]
             sizes["filters"] += write_png(ctx.folder / file, stretched(image))
             tiles.append({"file": file, "filter": int(number), "activation": round(float(activation), 3),
                           "alt": f"filter {int(number)} of {s['layer']} after {s['steps']} ascent steps from "
-                                 f"{origin}: mean activation {float(activation):.2f}"})
-        runs.append({"index": r, "title": f"{s['layer']} from {origin}: {s['count']} filters, {s['steps']} steps",
+                                 f"{where}: mean activation {float(activation):.2f}"})
+        runs.append({"index": r, "title": f"{s['layer']} from {where}: {s['count']} filters, {s['steps']} steps",
                      "tiles": tiles})
     return runs
 

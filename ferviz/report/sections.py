@@ -1,14 +1,16 @@
 """The sections of `ferviz report`: one question of the original report each.
 
 This module holds the section types and the sections about the model and its numbers (model,
-training, accuracy, confusion, study); :mod:`ferviz.report.explainers` the explainer sections.
+training, accuracy, study); :mod:`ferviz.report.explainers` and :mod:`ferviz.report.filters` the
+layouts of the explainer sections. A study is read from its folder (:mod:`ferviz.train.results`):
+the report does not import training.
 
-A builder takes the :class:`~ferviz.report.ReportContext` and returns a :class:`Section`: a
+A builder takes the :class:`~ferviz.report.context.ReportContext` and returns a :class:`Section`: a
 heading (the question), figures (PNG files written into the report folder), tables, a sentence
 or two of findings generated from the numbers, and the numbers themselves (every number a
 table or a finding shows is in ``numbers``, which goes to ``report.json``).
 
-Every section is isolated by :func:`ferviz.report.build_isolated`: a refusal
+Every section is isolated by :func:`ferviz.report.build.build_isolated`: a refusal
 (:class:`~ferviz.errors.UnsupportedModelError`, a layer method on a TorchScript or torch.export
 network) becomes a note in the section; any other failure an error shown in place (an
 unexpected exception also leaves its traceback in report.json), and the report still renders
@@ -25,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferviz.model.checkpoint import KINDS
+from ferviz.model.loaded import KINDS
 from ferviz.model.evaluation import evaluate
-from ferviz.explain import Request
 from ferviz.figures import training_curves
 from ferviz.model.summary import counts, layer_table
+from ferviz.train.results import load_study, study_sentence, study_table
 
 RIGHT, WRONG = "\u2713", "\u2717"  # check mark and ballot x: both in DejaVu Sans
 
@@ -65,15 +67,11 @@ class Section:
                 "seconds": round(self.seconds, 3)}
 
 
-#: The question each built-in section answers (its heading).
+#: The question each section about the model answers (its heading); explainers give their own (report_title).
 TITLES = {
     "model": "What is the model?",
     "training": "How did training go?",
     "accuracy": "How accurate is it?",
-    "confusion": "Which expressions does it confuse?",
-    "saliency": "Where does it look? Saliency",
-    "integrated-gradients": "Where does it look? Integrated gradients",
-    "filters": "What do its filters respond to?",
 }
 
 
@@ -272,50 +270,8 @@ def accuracy_figure(results: dict, classes: list[str]) -> Figure:
     return fig
 
 
-# ----------------------------------------------------------------------------- 3. confusion
-def confusion_section(ctx) -> Section:
-    section = Section("confusion", TITLES["confusion"],
-                      lead="Row-normalised confusion matrix: row = true class, column = prediction, each cell the "
-                           "share of its row and the count; beside it the per-class accuracy (the diagonal).")
-    with ctx.work(len(ctx.dataset), "confusion") as progress:
-        exp = ctx.explainer("confusion").run(Request(dataset=ctx.dataset, seed=ctx.config.seed, progress=progress))
-    s = exp.summary
-    section.figures.append((ctx.save_figure(exp.figures["confusion"], "confusion"),
-                            f"row-normalised confusion matrix of {ctx.names[0]} and its per-class accuracy"))
-    section.numbers = {**s, "confusion": exp.arrays["confusion"].tolist(),
-                       "row_normalised": exp.arrays["row_normalised"].tolist(), "options": exp.meta["options"]}
-    section.tables.append(Table(["true", "predicted as", "share of the true class", "faces"],
-                                [[p["true"], p["predicted"], pct(p["share"]), str(p["count"])]
-                                 for p in s["most_confused"]],
-                                caption="most confused pairs", numeric=(2, 3)))
-    section.findings.append(confusion_sentence(s))
-    return section
-
-
-def confusion_sentence(summary: dict) -> str:
-    """'happy is the best recognised class (0.91), angry the worst (0.52); the most confused pair is ...'."""
-    per_class = summary["per_class_accuracy"]
-    best, worst = summary.get("best_class"), summary.get("worst_class")
-    parts = []
-    if best is not None:
-        parts.append(f"{best} is the best recognised class ({per_class[best]:.2f}), {worst} the worst "
-                     f"({per_class[worst]:.2f})")
-    pairs = summary["most_confused"]
-    if pairs:
-        text = f"the most confused pair is {pairs[0]['true']} -> {pairs[0]['predicted']} ({pct(pairs[0]['share'])})"
-        if len(pairs) > 1:
-            text += ", then " + ", ".join(f"{p['true']} -> {p['predicted']} ({pct(p['share'])})" for p in pairs[1:3])
-        parts.append(text)
-    else:
-        parts.append("no face is confused with another class")
-    sentence = "; ".join(parts)
-    return sentence[0].upper() + sentence[1:] + "."
-
-
-# ----------------------------------------------------------------------------- 7. study
+# ----------------------------------------------------------------------------- 4. study
 def study_section(ctx) -> Section:
-    from ferviz.train.study import load_study, study_sentence, study_table
-
     summary = load_study(ctx.config.study)
     section = Section("study", f"Does {summary['kind']} matter?")
     png = ctx.config.study / "study.png"

@@ -12,13 +12,10 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,89 +23,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ferviz.data import Dataset
+from ferviz.device import autocast, resolve_device, resolve_precision
+from ferviz.errors import CheckpointError, FervizError, OptionError
+from ferviz.explain import channels_last_works
+from ferviz.fileio import check_unlocked, run_lock
+from ferviz.model.build import build_model
+from ferviz.model.checkpoint import save_checkpoint
+from ferviz.model.loaded import LoadedModel
+from ferviz.model.preprocessing import Preprocessing
+from ferviz.progress import progress_bar
 from ferviz.train import distributed
 from ferviz.train.allocator import retain_freed_memory
-from ferviz.device import autocast, resolve_device, resolve_precision  # noqa: F401  (re-exported)
 from ferviz.train.augment import Augmentation, augment_uint8
-from ferviz.model.checkpoint import LoadedModel, atomic_write, build_model, read_checkpoint_dict, save_checkpoint
-from ferviz.data import Dataset
-from ferviz.errors import CheckpointError, FervizError, OptionError, OutputError
-from ferviz.explain import channels_last_works
-from ferviz.fileio import cannot_write, check_target, check_unlocked, clear_folder, run_lock
-from ferviz.figures import save_figure, training_curves
-from ferviz.model.preprocessing import MODES, Preprocessing
-from ferviz.progress import progress_bar
-
-RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "curves.png", "config.json")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run. Defaults are the original report's recipe."""
-
-    data: str = "synthetic"
-    arch: str = "seed-vgg"
-    arch_args: dict = field(default_factory=dict)
-    epochs: int = 40
-    batch_size: int = 256
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # constant (the report) | cosine: decay to 0 over the epoch budget
-    weight_decay: float = 0.0
-    patience: int = 10  # epochs without a better val accuracy before stopping; 0 = never stop early
-    normalize: str = "standard"
-    augment: bool = True
-    augmentation: dict = field(default_factory=lambda: Augmentation().to_dict())
-    augment_copies: int = 0  # >0: the report's offline expansion (K augmented copies per image)
-    val_fraction: float = 0.1
-    split_seed: int = 0  # carves the validation split; independent of `seed`, so every seed of an
-    #                      ensemble or a study holds out the same images
-    seed: int = 0
-    device: str = "auto"
-    channels_last: str = "auto"  # auto = on for CPU, off for CUDA
-    deterministic: bool = False  # CUDA: deterministic kernels only (CPU runs are bit-exact already)
-    precision: str = "auto"  # auto | fp32 | bf16 (autocast mixed precision; weights stay fp32)
-    skip_bad: bool = False
-    shuffle_labels: bool = False  # a control model for the label-randomisation sanity check
-
-    def validate(self) -> None:
-        checks = [
-            ("epochs", self.epochs >= 1, "at least 1"),
-            ("batch_size", self.batch_size >= 2, "at least 2 (BatchNorm needs two images)"),
-            ("lr", self.lr > 0 and math.isfinite(self.lr), "a positive number"),
-            ("weight_decay", self.weight_decay >= 0, "zero or more"),
-            ("patience", self.patience >= 0, "zero or more"),
-            ("augment_copies", 0 <= self.augment_copies <= 20, "between 0 and 20"),
-            ("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1"),
-            ("normalize", self.normalize in MODES, f"one of {', '.join(MODES)}"),
-            ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-             "auto, cpu or cuda"),
-            ("channels_last", self.channels_last in ("auto", "on", "off"), "auto, on or off"),
-            ("precision", self.precision in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
-            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise OptionError(f"--{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
-        Augmentation(**self.augmentation)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        known = {k: v for k, v in d.items() if k in names}
-        if "split_seed" not in known and "seed" in known:
-            known["split_seed"] = known["seed"]  # written before split_seed existed: carved with seed
-        return cls(**known)
-
-
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of 0-based `epoch`: a function of the epoch alone, so a resumed run
-    follows the same schedule. cosine: lr x (1 + cos(pi x epoch / epochs)) / 2."""
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
-    return config.lr
+from ferviz.train.config import TrainConfig, learning_rate
+from ferviz.train.rundir import load_resume, prepare_run_dir, write_config, write_history
 
 
 @dataclass
@@ -270,7 +199,7 @@ class Trainer:
             stopped = "interrupted"
             self.log(f"interrupted; the last complete epoch ({self.epoch}) is saved in {self.run_dir}")
         if not self.rank:
-            self._write_history()
+            write_history(self.run_dir, self.history, f"{self.config.arch} on {self.config.data}")
         return TrainResult(self.run_dir, self.history, self.best_epoch, self.best_val_accuracy, stopped,
                            total_images / total_time if total_time else 0.0)
 
@@ -295,7 +224,7 @@ class Trainer:
         if improved:
             save_checkpoint(self.run_dir / "best.pt", self.model, **common)
         save_checkpoint(self.run_dir / "last.pt", self.model, **common, resume=self._resume_state())
-        self._write_history()
+        write_history(self.run_dir, self.history, f"{self.config.arch} on {self.config.data}")
 
     def _resume_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "best_val_accuracy": self.best_val_accuracy,
@@ -315,87 +244,11 @@ class Trainer:
         self.history = list(ckpt.get("history", []))
         self.model.preprocessing = Preprocessing(**ckpt["preprocessing"])
 
-    def _write_history(self) -> None:
-        with atomic_write(self.run_dir / "history.json", "w") as fh:
-            json.dump(self.history, fh, indent=1)
-        buffer = io.StringIO()
-        if self.history:
-            writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
-        with atomic_write(self.run_dir / "history.csv", "w") as fh:
-            fh.write(buffer.getvalue())
-        if self.history:
-            save_figure(training_curves(self.history, f"{self.config.arch} on {self.config.data}"),
-                        self.run_dir / "curves.png")
-
 
 def _fault_injection(rank: int, epoch: int) -> None:
     """FERVIZ_FAIL_RANK=R kills rank R after its first epoch (tests that a dead rank stops the job)."""
     if os.environ.get("FERVIZ_FAIL_RANK") == str(rank) and epoch == 0:
         os._exit(17)
-
-
-def prepare_run_dir(out: Path | None, *, overwrite: bool, root: Path = Path("runs"),
-                    held: contextlib.ExitStack | None = None) -> Path:
-    """The run folder: `out`, or else the next free runs/run-NNN (claimed with one mkdir).
-
-    A folder that is not empty is refused unless `overwrite`, which empties all of it. With
-    `held`, the folder is locked for this process (:func:`ferviz.fileio.run_lock`) until `held`
-    closes, and checked again under the lock: a second writer is refused with the first's pid.
-    """
-    out = _claim_numbered(root) if out is None else Path(out)
-    _check_run_dir(out, overwrite)  # before anything is created
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise cannot_write(out, exc) from None
-    if held is not None:
-        held.enter_context(run_lock(out))
-        _check_run_dir(out, overwrite, ours=True)  # another run may have filled it meanwhile
-    if overwrite:
-        clear_folder(out)
-    return out
-
-
-def _check_run_dir(out: Path, overwrite: bool, *, ours: bool = False) -> None:
-    if not ours:  # (when the lock is ours, another look would take it for someone else's)
-        check_unlocked(out)
-    existing = [name for name in RUN_FILES if (out / name).exists()] if out.is_dir() else []
-    if existing and not overwrite:
-        raise OutputError(f"--out {out} already holds a run ({', '.join(existing)}); pass --overwrite to "
-                          "replace all of it, --resume it, or choose another folder")
-    check_target(out, folder=True, overwrite=overwrite, owner=RUN_FILES, in_place=True)
-
-
-def _claim_numbered(root: Path) -> Path:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        taken = {p.name for p in root.iterdir()}
-        for i in range(1, 100_000):
-            if f"run-{i:03d}" not in taken:
-                try:
-                    (root / f"run-{i:03d}").mkdir()  # atomic: two runs never claim the same number
-                    return root / f"run-{i:03d}"
-                except FileExistsError:
-                    continue
-    except OSError as exc:
-        raise cannot_write(root, exc) from None
-    raise OutputError(f"{root}: no free run-NNN name left; give --out")
-
-
-def load_resume(run_dir: Path) -> tuple[TrainConfig, dict]:
-    """The config and last checkpoint of a run folder, for --resume."""
-    last = Path(run_dir) / "last.pt"
-    if not last.is_file():
-        raise CheckpointError(f"--resume {run_dir}: no last.pt there to resume from")
-    ckpt = read_checkpoint_dict(last)
-    return TrainConfig.from_dict(ckpt.get("train_config", {})), ckpt
-
-
-def write_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
-    with atomic_write(Path(run_dir) / "config.json", "w") as fh:
-        json.dump({**asdict(config), **extra}, fh, indent=1)
 
 
 def class_balance_note(train: Dataset) -> str:

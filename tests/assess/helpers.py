@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel
-from ferviz.explain import Explainer, Explanation, Request
+from ferviz.model.loaded import LoadedModel
+from ferviz.explain import MapExplainer, Request
 from ferviz.model.preprocessing import Preprocessing
 from ferviz.registry import hookimpl
 
@@ -54,7 +54,7 @@ def train(model: LoadedModel, images: np.ndarray, labels: np.ndarray, epochs: in
     return model.eval()
 
 
-class MapExplainer(Explainer):
+class FixedMap(MapExplainer):
     """A test explainer whose map is a fixed function of the images (it never looks at the model)."""
 
     summary = "test map"
@@ -63,14 +63,11 @@ class MapExplainer(Explainer):
     def map_of(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def attribute(self, request: Request) -> np.ndarray:
-        return self.map_of(request.images).astype(np.float32)
-
-    def explain(self, request: Request) -> Explanation:
-        return Explanation(arrays={"attributions": self.attribute(request)})
+    def attribute(self, batch: Request) -> np.ndarray:
+        return self.map_of(batch.images).astype(np.float32)
 
 
-class EdgeMap(MapExplainer):
+class EdgeMap(FixedMap):
     """Gradient magnitude of the image: an edge detector, independent of the model."""
 
     name = "edge-map"
@@ -81,7 +78,7 @@ class EdgeMap(MapExplainer):
         return np.hypot(gx, gy)
 
 
-class ConstantMap(MapExplainer):
+class ConstantMap(FixedMap):
     """The same map for every image and every model."""
 
     name = "constant-map"

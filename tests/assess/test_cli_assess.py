@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ferviz import registry
 from ferviz.cli import main
-from ferviz.cli.assess import balanced_selection
+from ferviz.explain import pick_faces
 
 DATA = "synthetic:count=14,val=0,test=14"
 QUICK = ("--count", "7", "-p", "deletion.steps=4", "-p", "insertion.steps=4", "-p", "model-randomisation.images=1")
@@ -96,10 +96,10 @@ def test_help_says_where_the_metrics_are_listed():
         assert name in listed.output
 
 
-def test_balanced_selection_takes_classes_in_turn():
+def test_the_assessed_images_take_the_classes_in_turn():
     import numpy as np
 
     labels = np.array([0, 0, 0, 1, 2, 2, 1])
-    assert balanced_selection(labels, 4).tolist() == [0, 1, 3, 4]
-    assert balanced_selection(labels, 100).tolist() == list(range(7))
-    assert balanced_selection(None, 3).tolist() == [0, 1, 2]
+    assert pick_faces(labels, count=4).tolist() == [0, 1, 3, 4]
+    assert pick_faces(labels, count=100).tolist() == list(range(7))
+    assert pick_faces(None, count=3, size=10).tolist() == [0, 1, 2]

@@ -9,7 +9,7 @@ from ferviz import registry
 from ferviz.assess import (RANDOM_ROW, Metric, assess, attribution_map, explainer_fn, fit_masks, resolve_methods,
                            resolve_metrics)
 from ferviz.errors import DataError, OptionError
-from ferviz.explain import Option, run_explainer
+from ferviz.explain import Explanation, Option, run_explainer
 from ferviz.registry import hookimpl
 from tests.assess.helpers import ConstantMap, EdgeMap
 
@@ -104,21 +104,22 @@ def test_methods_all_are_the_per_image_explainers():
         resolve_methods("confusion")
 
 
-def test_attribution_map_is_found_or_refused():
+def test_attribution_map_is_the_declared_array_or_refused():
     maps = np.ones((2, 4, 4), np.float32)
-    assert attribution_map({"saliency": maps, "images": np.zeros((2, 4, 4), np.uint8)}, 2, "x") is not None
-    assert attribution_map({"whatever": maps, "mask": maps > 0}, 2, "x").shape == (2, 4, 4)
-    with pytest.raises(DataError, match="no per-image map"):
-        attribution_map({"a": maps, "b": maps}, 2, "x")
+    declared = Explanation(arrays={"saliency": maps, "images": np.zeros((2, 4, 4), np.uint8)},
+                           meta={"attribution": {"array": "saliency", "signed": False, "title": "x"}})
+    assert attribution_map(declared, "x") is not None and attribution_map(declared, "x").shape == (2, 4, 4)
+    with pytest.raises(DataError, match="no per-image map"):  # no guessing from names or shapes
+        attribution_map(Explanation(arrays={"saliency": maps, "mask": maps > 0}), "x")
 
 
-def test_the_fast_path_gives_the_maps_of_a_full_run(bars_model, faces):
+def test_assess_takes_a_map_explainers_maps_and_equals_a_full_run(bars_model, faces):
     from ferviz.explain import get_explainer
 
     for name in ("saliency", "grad-cam"):
         fast = explainer_fn(get_explainer(name))(bars_model, faces.images[:4], faces.labels[:4])
         full = run_explainer(name, bars_model, images=faces.images[:4], targets=faces.labels[:4])
-        np.testing.assert_allclose(fast, attribution_map(full.arrays, 4, name), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(fast, attribution_map(full, name), rtol=1e-5, atol=1e-7)
 
 
 def test_masks_follow_the_model_input_size():

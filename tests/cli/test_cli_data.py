@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ferviz.cli import main
-from ferviz.data.fer2013 import load_npz
+from ferviz.data.npzfile import load_npz
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,8 @@ from PIL import Image
 
 from ferviz import FER2013_CLASSES
 from ferviz.model.checkpoint import load_checkpoint, save_checkpoint
-from ferviz.data import archive, cache, fer2013, npzfile
+from ferviz.data import archive, cache, npzfile
+from ferviz.data.readers import csvfile
 from ferviz.data.imagefolder import decode_image
 from ferviz.data.sources import open_source
 from ferviz.errors import CheckpointError, DataError, FervizError
@@ -303,7 +304,7 @@ def test_gzip_csv_bomb(tmp_path, monkeypatch):
         block = b"0" * 2**20
         for _ in range(BOMB_BYTES // len(block)):
             g.write(block)
-    monkeypatch.setattr(fer2013, "MAX_CSV_BYTES", 10 * 2**20)
+    monkeypatch.setattr(csvfile, "MAX_CSV_BYTES", 10 * 2**20)
     with memory_cap(2**30), peak_python_memory(PEAK_LIMIT), pytest.raises(DataError, match="more than 10,485,760"):
         read(f"csv:{path}")
 

@@ -8,6 +8,7 @@ import pytest
 from ferviz import FER2013_CLASSES
 from ferviz.data import Dataset
 from ferviz.data import synthetic
+from ferviz.data.synthetic import params as face_params, render as face_render
 from ferviz.data.synthetic import (
     CLASS_NAMES, FER2013_BALANCE, SyntheticReader, generate, render_examples,
 )
@@ -24,10 +25,10 @@ def faces() -> Dataset:
 def rest_faces(label: int, n: int = 60, seed: int = 11, **overrides):
     """(float images, masks) of the same n rest faces (identity, pose, photo) showing `label`."""
     rng = np.random.default_rng(seed)
-    params = synthetic._draw_params(np.full(n, label, np.int64), rng)
+    params = face_params.draw_params(np.full(n, label, np.int64), rng)
     params.update({k: np.full(n, v, np.float32) for k, v in overrides.items()})
-    bank = synthetic._noise_bank(rng, 48)
-    images, masks = synthetic._render(params, 48, bank)
+    bank = face_params.noise_bank(rng, 48)
+    images, masks = face_render.render_faces(params, 48, bank)
     return images.astype(np.float32), masks
 
 
@@ -167,7 +168,7 @@ def test_happy_corners_up_sad_corners_down():
 def test_action_rules():
     """The drawn facial actions follow the per-class rules on average."""
     labels = np.repeat(np.arange(7), 200)
-    p = synthetic._draw_params(labels, np.random.default_rng(0))
+    p = face_params.draw_params(labels, np.random.default_rng(0))
     mean = {k: np.array([p[k][labels == c].mean() for c in range(7)]) for k in p if p[k].ndim == 1}
     a, d, f, h, s, su, n = range(7)
     assert mean["curve"][h] > 1.5 > mean["curve"][n] > -0.3 > mean["curve"][s]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel
+from ferviz.model.loaded import LoadedModel
 from ferviz.model.preprocessing import Preprocessing
 
 STD = 64.0

@@ -15,7 +15,7 @@ import pytest
 from ferviz import registry
 from ferviz.model.checkpoint import load_checkpoint
 from ferviz.data.sources import Holdout, open_source, select_split
-from ferviz.explain import Explainer, Request, explaining, get_explainer, predicted_classes
+from ferviz.explain import Explainer, MapExplainer, Request, get_explainer, predicted_classes
 from ferviz.assess.tools import spearman, top_overlap
 from ferviz.model.pretrained import resolve_checkpoint
 
@@ -25,9 +25,8 @@ FACES = 30
 
 
 def map_explainers() -> list[str]:
-    """Built-in explainers that compute per-image maps (an ``attribute`` method)."""
-    return sorted(name for name, cls in registry.explainers().items()
-                  if cls.needs == "images" and callable(getattr(cls, "attribute", None)))
+    """Built-in explainers that compute per-image maps (map explainers, with an ``attribute`` method)."""
+    return sorted(name for name, cls in registry.explainers().items() if issubclass(cls, MapExplainer))
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +38,7 @@ def shipped_and_faces(fer2013_zip):
 
 
 def maps(name: str, model, images, targets, precision: str) -> np.ndarray:
-    explainer = get_explainer(name)(model, precision=precision)
-    with explaining(model):
-        out = explainer.attribute(Request(images=images, targets=targets))
-    return out[0] if isinstance(out, tuple) else out
+    return get_explainer(name)(model, precision=precision).maps(Request(images=images, targets=targets))
 
 
 #: Map explainers whose bf16 maps miss the bar, so they offer no precision option. Measured with

@@ -2,7 +2,9 @@
 
 Parametrised over ``registry.explainers()`` at collection time, so a plugin is tested the moment
 it registers. Each explainer runs with its ``quick_options`` on the untrained seed VGG and the
-tiny ResNet: arrays, figures, summary, saved files and the model's state are checked.
+tiny ResNet: arrays, figures, summary, saved files and the model's state are checked. A map
+explainer must also be shardable (its compute splits over shares of the images) and give
+``ferviz assess`` exactly the map its explanation saves.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from matplotlib.figure import Figure
 
 from ferviz import registry
 from ferviz.model.checkpoint import load_checkpoint
-from ferviz.explain import Explainer, Explanation, Request, predicted_classes, save
+from ferviz.assess import attribution_map, explainer_fn
+from ferviz.explain import Explainer, Explanation, MapExplainer, Request, explaining, predicted_classes, save
 
 N_IMAGES = 3
 FILE_MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
@@ -87,6 +90,24 @@ def check_saved(explanation: Explanation, out, fmt: str) -> None:
         assert json.loads((out / "summary.json").read_text()) == manifest["summary"]
 
 
+def check_map_explainer(cls: type[MapExplainer], model, request: Request, explanation: Explanation) -> None:
+    """Shardable (compute + render, so it runs under torchrun), and assess's maps are explain's arrays."""
+    assert cls.shardable(), f"{cls.name}: a map explainer must split into compute and render"
+    explainer = cls(model, **cls.quick_options)
+    declared = explanation.meta["attribution"]
+    assert declared["array"] == cls.map_key and declared["signed"] == explainer.signed
+    maps = explainer_fn(cls, cls.quick_options, seed=request.seed)(model, request.images, request.targets)
+    assert maps.dtype == np.float32 and maps.shape == (len(request.images), model.input_size, model.input_size)
+    np.testing.assert_array_equal(maps, attribution_map(explanation, cls.name))
+    with explaining(model):  # as on each torchrun rank (ferviz.explain.parallel)
+        shares = [explainer.compute(request.subset(part)) for part in (slice(0, 1), slice(1, None))]
+        whole = explainer.compute(request)
+    assert [list(share) for share in shares] == [list(whole)] * 2
+    for key, array in whole.items():
+        assert len(array) == len(request.images), f"{cls.name}: compute's {key} is not one row per image"
+        assert np.concatenate([share[key] for share in shares]).shape == array.shape
+
+
 def hooks(model) -> list[tuple[str, list]]:
     """Every module's forward, forward-pre and backward hook ids (TorchScript modules have none)."""
     kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -111,6 +132,8 @@ def run_contract(cls: type[Explainer], model, faces, out, fmt: str = "png") -> E
     check_explanation(cls, explanation, request)
     check_saved(explanation, out, fmt)
     assert plt.get_fignums() == figures_before, "figures leaked into pyplot"
+    if issubclass(cls, MapExplainer):
+        check_map_explainer(cls, model, request, explanation)
     model.eval()
     return explanation
 
@@ -125,6 +148,11 @@ def models(tiny_checkpoint, resnet_checkpoint):
 def test_explainer_contract(name, arch, models, random_faces, tmp_path):
     torch.manual_seed(0)
     run_contract(registry.explainers()[name], models[arch], random_faces, tmp_path / "out")
+
+
+def test_the_per_image_builtins_are_map_explainers():
+    assert {name for name, cls in registry.explainers().items() if issubclass(cls, MapExplainer)} >= {"saliency", "integrated-gradients", "grad-cam", "guided-grad-cam", "smoothgrad",
+                                   "occlusion", "guided-backprop"}
 
 
 def test_every_builtin_explainer_is_registered():

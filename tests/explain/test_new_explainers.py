@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ferviz import FER2013_CLASSES
-from ferviz.model.checkpoint import LoadedModel
+from ferviz.model.loaded import LoadedModel
 from ferviz.errors import OptionError, UnknownNameError
 from ferviz.explain import run_explainer
 from ferviz.model.preprocessing import Preprocessing

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ferviz import registry
-from ferviz.model.checkpoint import build_model
+from ferviz.model.build import build_model
 from ferviz.errors import UnknownNameError
 from ferviz.model.summary import counts, format_summary, layer_table
 

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from ferviz.model.checkpoint import save_checkpoint
 from ferviz.cli import main
+from ferviz.registry import hookimpl
 from tests.conftest import make_loaded
 
 #: 35 test faces (5 per class), generated on the fly.
@@ -16,6 +17,18 @@ QUICK = ("--quick", "-p", "filter-ascent.filters=2", "-p", "filter-ascent.steps=
          "-p", "integrated-gradients.steps=4", "-p", "saliency.threshold=0.5")
 STUDY = ("study", "normalization", "--data", "synthetic:count=28,val=14,test=0", "--variants", "standard,none",
          "--seeds", "2", "--epochs", "1", "--batch-size", "14", "--arch", "tiny-resnet", "--quiet")
+
+
+class InProcessPlugin:
+    """Registers explainer classes defined in a test, as a plugin would (``registry.reset()`` around it)."""
+
+    def __init__(self, *classes):
+        self.classes = classes
+
+    @hookimpl
+    def register_explainers(self, register):
+        for cls in self.classes:
+            register(cls)
 
 
 def invoke(*args):

@@ -15,14 +15,18 @@ from ferviz.errors import OptionError, ReportIncomplete, UnknownNameError
 from ferviz.model.evaluation import EvalResult
 from ferviz.explain import Explainer, Explanation, Option
 from ferviz.explain.figures import image_grid
-from ferviz.registry import hookimpl
-from ferviz.report import BUILTIN_EXPLAINERS, ReportConfig, build_report, choose_faces, parse_params
-from ferviz.report.explainers import summary_tables
-from ferviz.report.sections import accuracy_sentence, confusion_sentence, run_history
-from tests.report.conftest import DATA, QUICK, fake_history, invoke
+from ferviz.report import ReportConfig, build_report, choose_faces, parse_params
+from ferviz.report.explainers import confusion_sentence, summary_tables
+from ferviz.report.sections import accuracy_sentence, run_history
+from tests.report.conftest import DATA, QUICK, InProcessPlugin, fake_history, invoke
 
 SECTIONS = ["model", "training", "accuracy", "study", "confusion", "saliency", "integrated-gradients", "filters",
             "plugin-toy-broken", "plugin-toy-mean", "plugin-toy-weights", "explorer"]
+
+
+def generic_explainers() -> list[str]:
+    """The registered explainers the report shows in a generic section (they describe no section of their own)."""
+    return [name for name, cls in registry.explainers().items() if cls.report_layout == "generic"]
 
 
 class ToyMean(Explainer):
@@ -61,16 +65,6 @@ class ToyBroken(Explainer):
         raise RuntimeError("boom in a third-party plugin")
 
 
-class InProcessPlugin:
-    def __init__(self, *classes):
-        self.classes = classes
-
-    @hookimpl
-    def register_explainers(self, register):
-        for cls in self.classes:
-            register(cls)
-
-
 class Links(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -89,7 +83,7 @@ def rendered(tmp_path_factory, history_checkpoint, tiny_checkpoint, tiny_study):
     registry.reset()
     registry.get_plugin_manager().register(InProcessPlugin(ToyMean, ToyWeights, ToyBroken), name="toy-report")
     out = tmp_path_factory.mktemp("report") / "report"
-    others = [n for n in registry.explainers() if n not in BUILTIN_EXPLAINERS and not n.startswith("toy-")]
+    others = [n for n in generic_explainers() if not n.startswith("toy-")]
     try:
         result = invoke("report", "--checkpoint", history_checkpoint, "--checkpoint", tiny_checkpoint, "--data", DATA,
                         "--out", out, "--study", tiny_study[0], "-p", "toy-mean.scale=2", *QUICK,
@@ -189,7 +183,7 @@ def test_another_architecture_skips_and_overwrite(tmp_path, resnet_checkpoint):
     out.mkdir()
     (out / "report.json").write_text("{}")
     (out / "stale.png").write_bytes(b"old")
-    skipped = ["saliency", "integrated-gradients", *(n for n in registry.explainers() if n not in BUILTIN_EXPLAINERS)]
+    skipped = ["saliency", "integrated-gradients", *generic_explainers()]
     assert invoke("report", "--checkpoint", resnet_checkpoint, "--data", DATA, "--out", tmp_path / "few", "--quiet",
                   "--skip", "filter-ascent", "--skip", "model", *(a for n in skipped for a in ("--skip", n))
                   ).exit_code == 0
@@ -264,11 +258,11 @@ def test_a_failing_section_is_shown_in_place_and_the_rest_render(tmp_path, tiny_
         (ctx.folder / "half.png").write_bytes(b"x")
         raise RuntimeError("a bug in ferviz\nwith a second line")
 
-    monkeypatch.setattr("ferviz.report.training_section", broken)
+    monkeypatch.setattr("ferviz.report.planning.training_section", broken)
     out = tmp_path / "report"
     with pytest.raises(ReportIncomplete) as incomplete:
         build_report(ReportConfig(checkpoints=[tiny_checkpoint], data=DATA, out=out, progress=False, quick=True,
-                                  skip=("explorer", *(n for n in registry.explainers() if n not in BUILTIN_EXPLAINERS))))
+                                  skip=("explorer", *generic_explainers())))
     assert incomplete.value.index == out / "index.html" and incomplete.value.index.is_file()
     assert incomplete.value.failed == {"training": ["training failed: RuntimeError: a bug in ferviz"]}
     assert "\n" not in str(incomplete.value) and "training (training failed: RuntimeError" in str(incomplete.value)
@@ -284,11 +278,11 @@ def test_a_failing_section_is_shown_in_place_and_the_rest_render(tmp_path, tiny_
 
 
 def test_a_failing_section_makes_the_command_exit_non_zero(tmp_path, tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr("ferviz.report.training_section", lambda ctx: 1 / 0)
+    monkeypatch.setattr("ferviz.report.planning.training_section", lambda ctx: 1 / 0)
     out = tmp_path / "report"
     result = invoke("report", "--checkpoint", tiny_checkpoint, "--data", DATA, "--out", out, "--quiet", *QUICK,
                     "--skip", "explorer",
-                    *(a for n in registry.explainers() if n not in BUILTIN_EXPLAINERS for a in ("--skip", n)))
+                    *(a for n in generic_explainers() for a in ("--skip", n)))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stdout.strip() == str(out / "index.html")
     assert result.stderr.strip().splitlines()[-1:] == [

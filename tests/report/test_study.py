@@ -8,7 +8,8 @@ import pytest
 
 from ferviz.errors import OptionError
 from ferviz.train.study import check_plan, finished, run_study, spread, variants
-from ferviz.train.trainer import TrainConfig, run_training
+from ferviz.train.config import TrainConfig
+from ferviz.train.trainer import run_training
 from tests.report.conftest import STUDY, fake_history, invoke
 
 TINY = dict(data="synthetic:count=28,val=14,test=0", arch="tiny-resnet", arch_args={"width": 8}, batch_size=14)

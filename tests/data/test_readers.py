@@ -1,4 +1,4 @@
-"""The FER2013 readers: every format agrees on the same images, labels and splits."""
+"""The file readers (ferviz.data.readers): every format agrees on the same images, labels and splits."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from PIL import Image
 
 from ferviz import FER2013_CLASSES
 from ferviz.data import Dataset, archive, cache, csvfast
-from ferviz.data.fer2013 import (CsvReader, DataWarning, FolderReader, NpzReader, UnlabelledReader,
-                                 load_npz, save_npz)
+from ferviz.data.npzfile import load_npz, save_npz
+from ferviz.data.readers import CsvReader, FolderReader, NpzReader, UnlabelledReader
 from ferviz.data.imagefolder import decode_image, find_layout
-from ferviz.errors import DataError
+from ferviz.errors import DataError, DataWarning
 
 USAGE = {"train": "Training", "public-test": "PublicTest", "private-test": "PrivateTest"}
 
@@ -290,7 +290,7 @@ def test_csv_cache_second_load_and_invalidation(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr("ferviz.data.fer2013.parse_fer_csv", boom)
+    monkeypatch.setattr("ferviz.data.readers.csvfile.parse_fer_csv", boom)
     second = read(CsvReader(), p)
     assert by_content(second) == by_content(first)
     assert second["train"].ids.tolist() == first["train"].ids.tolist()
@@ -420,7 +420,7 @@ def test_folder_cache_hit_and_change(tmp_path, monkeypatch):
     z = zip_tree(root, tmp_path / "t.zip")
     for src in (root, z):
         first = read(FolderReader(), src)
-        monkeypatch.setattr("ferviz.data.fer2013.read_layout", lambda *a, **k: 1 / 0)
+        monkeypatch.setattr("ferviz.data.readers.folders.read_layout", lambda *a, **k: 1 / 0)
         assert by_content(read(FolderReader(), src)) == by_content(first)
         monkeypatch.undo()
         monkeypatch.setenv("FERVIZ_CACHE_DIR", str(tmp_path / "cache"))
