@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from ferviz.explain import Explanation, MapExplainer, Option, Request, figure_options, folded, gaussian_blur, mask_options
+from ferviz.explain import (Explanation, MapExplainer, Option, Request, figure_options, folded, gaussian_blur,
+                            mask_options, precision_option)
 from ferviz.registry import hookimpl
 
 BASELINES = ("black", "mean", "blurred")
@@ -59,6 +60,7 @@ class IntegratedGradients(MapExplainer):
     summary = "Integrated gradients (Sundararajan et al. 2017) via Captum; signed map, completeness delta."
     needs = "images"
     map_title, map_name = "IG ({opts.baseline} baseline)", "IG"
+    bf16_scope = "past-input"  # bf16 on the pixels themselves moves the map; past them, the steps average it out
     # how the report shows it (see Explainer.report_layout)
     report_layout, report_section, report_order = "attributions", "integrated-gradients", 30
     report_title = "Where does it look? Integrated gradients"
@@ -89,6 +91,7 @@ class IntegratedGradients(MapExplainer):
         Option("blur_sigma", float, 5.0, "Gaussian sigma in pixels for baseline=blurred", min=0.1, max=100.0),
         Option("internal_batch_size", int, 512, "images x steps per forward pass inside Captum", min=1),
         Option("batch_size", int, 32, "images attributed per Captum call", min=1),
+        precision_option(bf16_scope),
         *mask_options(0.7, "zscore", 2.0),
         *figure_options(),
     )
@@ -96,7 +99,7 @@ class IntegratedGradients(MapExplainer):
 
     @contextmanager
     def attributing(self, request: Request):
-        self.fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
+        self.fast = self.bf16_copy(folded(self.model, inplace_relu=True))  # BatchNorm folded, channels-last: same maps, less work
         self.ig = CaptumIG(self.fast)
         self.request = request  # baseline=mean on unstandardised pixels: the level of the whole request
         yield

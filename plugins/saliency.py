@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, mask_options
+from ferviz.explain import MapExplainer, Option, Request, figure_options, folded, mask_options, precision_option
 from ferviz.registry import hookimpl
 
 
@@ -51,6 +51,7 @@ class Saliency(MapExplainer):
     needs = "images"
     map_key, signed, positive_mask = "saliency", False, False
     map_title, map_name = "|d score / d pixel|", "saliency"
+    bf16_scope = "backward"  # a bf16 forward reroutes the gradient; the backward alone keeps the map
     # how the report shows it (see Explainer.report_layout)
     report_layout, report_section, report_order = "attributions", "saliency", 20
     report_title = "Where does it look? Saliency"
@@ -60,12 +61,13 @@ class Saliency(MapExplainer):
     options = (
         *mask_options(0.7, "zscore", 2.0),
         *figure_options(),
-        Option("batch_size", int, 64, "images per forward/backward pass", min=1),
+        Option("batch_size", int, 32, "images per forward/backward pass", min=1),
+        precision_option(bf16_scope),
     )
 
     @contextmanager
     def attributing(self, request: Request):
-        self.fast = folded(self.model)  # BatchNorm folded, channels-last: same maps, less work
+        self.fast = self.bf16_copy(folded(self.model, inplace_relu=True))  # BatchNorm folded, channels-last: same maps, less work
         yield
 
     def attribute(self, batch: Request) -> torch.Tensor:

@@ -56,15 +56,24 @@ def in_precision(method: Callable) -> Callable:
     return wrapped
 
 
-def precision_option() -> Option:
-    """The ``precision`` option of a map explainer: fp32 by default, bf16 autocast when asked for.
+#: What ``precision=bf16`` means, by the explainer's ``bf16_scope`` (:mod:`ferviz.explain.precision`).
+BF16_HELP = {
+    "all": "bf16: the forward and backward passes in bf16 autocast",
+    "past-input": "bf16: the forward and backward passes in bf16 autocast, except the first layer, which reads the "
+                  "pixels in fp32",
+    "backward": "bf16: the forward pass in fp32, the input gradients of the conv and linear layers in bf16",
+}
+
+
+def precision_option(scope: str = "all") -> Option:
+    """The ``precision`` option of a map explainer whose ``bf16_scope`` is `scope`: fp32 by default.
 
     tests/explain/test_bf16.py checks every explainer that offers it: on the shipped FER2013 model
     its bf16 maps match its fp32 maps (Spearman >= 0.99 per face, top-10% pixels overlapping >= 0.9).
     """
-    return Option("precision", str, "fp32", "fp32: the reference arithmetic; bf16: the forward and backward "
-                  "passes in bf16 autocast (faster where the hardware computes bf16 natively; maps checked "
-                  "against fp32 in the tests); auto: bf16 where native, else fp32", choices=PRECISIONS)
+    return Option("precision", str, "fp32", f"fp32: the reference arithmetic; {BF16_HELP[scope]} (faster where the "
+                  "hardware computes bf16 natively; maps checked against fp32 in the tests); auto: bf16 where "
+                  "native, else fp32", choices=PRECISIONS)
 
 
 def figure_options(opacity: float = 0.5) -> tuple[Option, ...]:

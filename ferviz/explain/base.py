@@ -39,8 +39,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ferviz.data import Dataset
-from ferviz.device import autocast
+from ferviz.device import autocast, resolve_precision
 from ferviz.errors import DataError
+from ferviz.explain.precision import bf16_scoped
 from ferviz.explain.selection import predicted_classes
 from ferviz.explain.torchtools import explaining
 from ferviz.options import Option, parse_options
@@ -141,6 +142,10 @@ class Explainer:
     #: hooks, layer names), which only an eager PyTorch model exposes: on a TorchScript file or a
     #: torch.export program it refuses in one line (UnsupportedModelError) before any work.
     needs_eager: ClassVar[bool] = False
+    #: What its ``precision`` option's bf16 runs in bf16 (:mod:`ferviz.explain.precision`): ``"all"``
+    #: (`compute` in autocast), or ``"past-input"`` / ``"backward"``, which :meth:`bf16_copy` applies
+    #: to the explainer's own frozen copy of the network.
+    bf16_scope: ClassVar[str] = "all"
 
     # --- how the report shows this explainer (ferviz.report reads only these; the defaults give a generic section)
     #: The section layout: "generic" (its figures and summary tables), "attributions" (per-image maps of the
@@ -190,13 +195,22 @@ class Explainer:
         """Validate options against the model (layers, channels); raise OptionError."""
 
     def autocast(self) -> AbstractContextManager:
-        """bf16 autocast when the explainer has a ``precision`` option that resolves to bf16, else a no-op.
+        """bf16 autocast when the ``precision`` option resolves to bf16 and ``bf16_scope`` is "all", else a no-op.
 
         A map explainer's `compute` runs inside it (see :class:`~ferviz.explain.MapExplainer`, and
         :func:`~ferviz.explain.in_precision` for an explainer of its own); figures never do.
         """
+        return autocast(self.model.device, "bf16") if self.bf16() and self.bf16_scope == "all" else nullcontext()
+
+    def bf16(self) -> bool:
+        """Whether the ``precision`` option (where the explainer has one) resolves to bf16 on the model's device."""
         precision = getattr(self.opts, "precision", None)
-        return autocast(self.model.device, precision) if precision else nullcontext()
+        return bool(precision) and resolve_precision(precision, self.model.device) == "bf16"
+
+    def bf16_copy(self, net):
+        """`net`, the explainer's own frozen copy (e.g. :func:`~ferviz.explain.folded`'s), set to run its
+        ``bf16_scope`` in bf16 when the precision is bf16; unchanged otherwise."""
+        return bf16_scoped(net, self.bf16_scope, self.model.device) if self.bf16() else net
 
     def explain(self, request: Request) -> Explanation:
         """The whole job. Override this, or override `compute` and `render` (see there)."""

@@ -92,12 +92,14 @@ def channels_last_works(model: nn.Module) -> bool:
     return works
 
 
-def folded(model: nn.Module) -> nn.Module:
+def folded(model: nn.Module, inplace_relu: bool = False) -> nn.Module:
     """A frozen eval-mode copy of `model` with each BatchNorm folded into the conv/linear before it.
 
     Gives the same outputs and input gradients (up to float rounding) with less work, for
     explainers that need only those (saliency, integrated gradients), not named layers. Works on
     ``nn.Sequential`` containers (the seed VGG); other layers are copied unchanged.
+    `inplace_relu` makes its ``nn.ReLU`` layers overwrite their input (the same values, one
+    tensor fewer per layer); not for explainers that hook the ReLUs (guided backprop).
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
@@ -114,6 +116,8 @@ def folded(model: nn.Module) -> nn.Module:
                 seq._modules[prev], seq._modules[name] = fuse_linear_bn_eval(a, b), nn.Identity()
     for p in fast.parameters():
         p.requires_grad_(False)
+    for relu in (m for m in fast.modules() if inplace_relu and isinstance(m, nn.ReLU)):
+        relu.inplace = True
     if _on_cpu(fast) and channels_last_works(model):
         fast.to(memory_format=torch.channels_last)
     return fast

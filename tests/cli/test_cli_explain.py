@@ -52,7 +52,8 @@ def test_saliency_on_image_files(tiny_checkpoint, faces, tmp_path):
         assert arrays["saliency"].shape == (2, 48, 48) and arrays["images"].dtype == np.uint8
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["options"] == {"threshold": 0.5, "mask": "zscore", "smooth": 2.0, "style": "overlay",
-                                   "opacity": 0.5, "cmap": "auto", "batch_size": 64}
+                                   "opacity": 0.5, "cmap": "auto", "batch_size": 32,
+                                   "precision": "fp32"}
     assert manifest["checkpoint"] == str(tiny_checkpoint) and manifest["inputs"]["images"] == [str(f) for f in faces]
     assert [r["id"] for r in manifest["summary"]["images"]] == ["a.png", "b.jpg"]
 

@@ -148,7 +148,7 @@ def test_findings_timings_and_marks(rendered):
     assert all(i["id"][0] in "\u2713\u2717" for i in sal["images"])  # right/wrong marked in every title
     assert s["integrated-gradients"]["numbers"]["options"]["steps"] == 4
     assert s["saliency"]["numbers"]["options"]["threshold"] == 0.5
-    assert "precision" not in s["saliency"]["numbers"]["options"]  # fp32 only (tests/explain/test_bf16.py)
+    assert s["saliency"]["numbers"]["options"]["precision"] == "auto"  # its bf16 scope (tests/explain/test_bf16.py)
     fa = s["filters"]["numbers"]["layers"]["features.conv2"]
     assert set(fa) == {"noise", "image"} and fa["noise"]["steps"] == 2 and fa["noise"]["count"] == 2
     timings = report["timings_s"]
@@ -349,4 +349,5 @@ def test_explainers_that_offer_bf16_run_in_auto_precision_unless_told():
     ctx = SimpleNamespace(config=SimpleNamespace(quick=False), params={"smoothgrad": {"precision": "fp32"}})
     assert ReportContext.options(ctx, "occlusion")["precision"] == "auto"
     assert ReportContext.options(ctx, "smoothgrad")["precision"] == "fp32"  # -p smoothgrad.precision=fp32 wins
-    assert "precision" not in ReportContext.options(ctx, "saliency")  # offers no bf16: stays fp32
+    assert ReportContext.options(ctx, "saliency")["precision"] == "auto"  # bf16 backward only
+    assert "precision" not in ReportContext.options(ctx, "grad-cam")  # offers no bf16: stays fp32
