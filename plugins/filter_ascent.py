@@ -4,12 +4,19 @@ Erhan, Bengio, Courville & Vincent, "Visualizing Higher-Layer Features of a Deep
 as in Keras's "How convolutional neural networks see the world" and the original report: start
 from white noise ``uniform(0, 1) * 20 + 128`` (0-255 scale, seeded) or from a face, then repeat
 
-    g = d mean_hw(A_f(x)) / dx;   x <- clip(x + step_size * g / (rms(g) + 1e-12), 0, 255)
+    g = d mean_hw(A_f(x)) / dx;   x <- clip(step(x, g), 0, 255)
 
-where A_f is filter f's activation map in the chosen layer (a conv or its ReLU). The gradient is
-normalised per image as in the Keras examples; their epsilon (1e-5) is lowered to 1e-12 because
-gradients per grey level (0-255 scale) are far smaller and 1e-5 would stall the ascent. All selected
-filters are optimised together as one batch: image i only sees the loss of its own filter.
+where A_f is filter f's activation map in the chosen layer (a conv or its ReLU). The step is
+Adam's (``optimizer=adam``, the default: 40 steps of ``lr`` 4 grey levels), or the Keras recipe
+the original report used (``optimizer=normalised``: ``x + step_size * g / (rms(g) + 1e-12)``, 100
+steps). Measured on the shipped FER2013 model, for the report's two layers (conv2, relu2) from
+noise and from a face, 32 filters each: 40 Adam steps reached a higher mean activation than 100
+normalised steps in all four runs, no filter fell short by more than 5% of the largest, and the
+ascent took about a third of the time; tests/explain/test_filter_ascent.py checks it. In the
+normalised recipe the gradient is normalised per image as in the Keras examples; their epsilon
+(1e-5) is lowered to 1e-12 because gradients per grey level (0-255 scale) are far smaller and
+1e-5 would stall the ascent. All selected filters are optimised together as one batch: image i
+only sees the loss of its own filter.
 Optional regularisers: ``jitter`` (random roll of up to J pixels each step), ``blur`` (Gaussian
 of sigma pixels every ``blur_every`` steps) and ``tv`` (total-variation penalty weight).
 
@@ -22,7 +29,8 @@ equal) about 4x faster on an AMX CPU; tests/explain/test_filter_ascent.py checks
 Example::
 
     ferviz explain --method filter-ascent --checkpoint seed.pt -p layer=features.relu2 \
-        -p filters=0-31 -p steps=100 --out out/filters
+        -p filters=0-31 --out out/filters
+    ferviz explain --method filter-ascent --checkpoint seed.pt -p optimizer=normalised -p steps=100 --out out/keras
 
     >>> exp = run_explainer("filter-ascent", model, options={"filters": "8", "steps": "50"})
     >>> exp.arrays["activation_end"] > exp.arrays["activation_start"]
@@ -39,6 +47,10 @@ from ferviz.explain import (Explainer, Explanation, Option, Request, capture_out
                             gaussian_blur)
 from ferviz.explain.figures import image_grid
 from ferviz.registry import hookimpl
+
+
+#: How each step moves the pixels (the ``optimizer`` option).
+OPTIMIZERS = ("adam", "normalised")
 
 
 def parse_filters(spec: str, available: int) -> list[int]:
@@ -96,8 +108,13 @@ class FilterAscent(Explainer):
         Option("layer", str, "auto", "layer name (ferviz models layers CKPT); auto = features.conv2 "
                "when the model has it, else its second convolution"),
         Option("filters", str, "32", "a count (the first N), a range 0-31 or a list 1,5,9-12"),
-        Option("steps", int, 100, "gradient-ascent steps", min=1, max=100000),
-        Option("step_size", float, 1.0, "step in grey levels per unit of normalised gradient", min=0.0),
+        Option("steps", int, 40, "gradient-ascent steps", min=1, max=100000),
+        Option("optimizer", str, "adam", "adam: Adam steps of lr grey levels (40 reach the activations that 100 "
+               "normalised steps reach); normalised: the Keras recipe the original report used, "
+               "x += step_size * g / rms(g) (use it with steps=100)", choices=OPTIMIZERS),
+        Option("lr", float, 4.0, "optimizer=adam: Adam's learning rate in grey levels", min=0.0),
+        Option("step_size", float, 1.0, "optimizer=normalised: step in grey levels per unit of normalised gradient",
+               min=0.0),
         Option("start", str, "noise", "noise (seeded) or image (the first given image)", choices=("noise", "image")),
         Option("jitter", int, 0, "random roll of up to this many pixels each step", min=0, max=16),
         Option("blur", float, 0.0, "Gaussian sigma in pixels applied every blur_every steps (0: off)",
@@ -169,8 +186,9 @@ class FilterAscent(Explainer):
 
             with torch.no_grad():
                 start = activation(x).float().cpu().numpy()
+            x.requires_grad_(True)  # the one leaf that every step updates in place
+            adam = torch.optim.Adam([x], lr=o.lr, maximize=True) if o.optimizer == "adam" else None
             for step in range(o.steps):
-                x.requires_grad_(True)
                 shifted = x
                 if o.jitter:
                     dy, dx = (int(v) for v in rng.integers(-o.jitter, o.jitter + 1, size=2))
@@ -179,10 +197,15 @@ class FilterAscent(Explainer):
                 if o.tv:
                     objective = objective - o.tv * total_variation(x).sum()
                 (grad,) = torch.autograd.grad(objective, x)
-                grad = grad / (grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-12)
-                x = (x.detach() + o.step_size * grad).clamp_(0, 255)
-                if o.blur and (step + 1) % o.blur_every == 0:
-                    x = gaussian_blur(x, o.blur).clamp_(0, 255)
+                with torch.no_grad():
+                    if adam is not None:
+                        x.grad = grad
+                        adam.step()
+                    else:
+                        x.add_(o.step_size * grad / (grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-12))
+                    x.clamp_(0, 255)
+                    if o.blur and (step + 1) % o.blur_every == 0:
+                        x.copy_(gaussian_blur(x, o.blur).clamp_(0, 255))
                 request.report(step + 1, o.steps)
             with torch.no_grad():
                 end = activation(x).float().cpu().numpy()
@@ -194,13 +217,13 @@ class FilterAscent(Explainer):
         images = x.float().cpu().numpy()
         images = images[:, 0] if images.shape[1] == 1 else images.mean(axis=1)  # (F, H, W)
         titles = [f"{f}: {a:.2f}" for f, a in zip(self.filters, end)]
-        figure = image_grid(images, titles, suptitle=f"{self.layer_name}: {o.steps} steps from {o.start} "
+        figure = image_grid(images, titles, suptitle=f"{self.layer_name}: {o.steps} {o.optimizer} steps from {o.start} "
                                                      "(title: filter, mean activation)")
         return Explanation(
             arrays={"images": images.astype(np.float32), "filters": np.asarray(self.filters, dtype=np.int64),
                     "activation_start": start.astype(np.float32), "activation_end": end.astype(np.float32)},
             figures={"filters": figure},
-            summary={"layer": self.layer_name, "start": o.start, "steps": o.steps,
+            summary={"layer": self.layer_name, "start": o.start, "steps": o.steps, "optimizer": o.optimizer,
                      "precision": resolve_precision(o.precision, self.model.device),
                      "raised": int((end > start).sum()), "count": len(self.filters),
                      "filters": [{"filter": f, "start": float(a), "end": float(b)}
