@@ -7,6 +7,10 @@ tells eager networks, whose layers hooks can see, from compiled ones.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,6 +18,27 @@ from ferviz.errors import DataError, OptionError, UnknownNameError, UnsupportedM
 from ferviz.model.declared import OUTPUTS
 from ferviz.model.layers import leaf_layers
 from ferviz.model.preprocessing import Preprocessing
+
+
+#: Scopes of :func:`remembered_predictions`, innermost last: key -> (probabilities, images, model).
+_REMEMBERED: list[dict] = []
+
+
+@contextmanager
+def remembered_predictions() -> Iterator[None]:
+    """Inside, `LoadedModel.predict_proba` of one model on one image array is computed once.
+
+    For a batch job that asks for a split's probabilities several times (``ferviz report``: the
+    face selection, accuracy, the confusion matrix and the explorer each need all of them). Within
+    the scope a model's weights must not change. A call is the same when the model object, the
+    array's memory, shape, strides and dtype, and the batch size are; entries keep the array and
+    the model alive, so their memory cannot be reused for another. Tensors are never remembered.
+    """
+    _REMEMBERED.append({})
+    try:
+        yield
+    finally:
+        _REMEMBERED.pop()
 
 
 #: What the network of a LoadedModel is (``LoadedModel.kind``), in words for messages.
@@ -142,7 +167,22 @@ class LoadedModel(nn.Module):
 
     @torch.inference_mode()
     def predict_proba(self, images, batch_size: int = 512) -> torch.Tensor:
-        """Class probabilities (N, classes) for uint8 images, in eval mode, batched."""
+        """Class probabilities (N, classes) for uint8 images, in eval mode, batched.
+
+        Inside :func:`remembered_predictions`, a repeated call on the same array is answered from memory.
+        """
+        key = None
+        if _REMEMBERED and isinstance(images, np.ndarray):
+            key = (id(self), images.__array_interface__["data"][0], images.shape, images.strides, images.dtype.str,
+                   batch_size)
+            if key in _REMEMBERED[-1]:
+                return _REMEMBERED[-1][key][0].clone()
+        proba = self._predict_proba(images, batch_size)
+        if key is not None:
+            _REMEMBERED[-1][key] = (proba.clone(), images, self)
+        return proba
+
+    def _predict_proba(self, images, batch_size: int) -> torch.Tensor:
         was_training = self.training
         self.eval()
         out = [torch.softmax(self(self.pixels(images[i:i + batch_size])), dim=1).float().cpu()

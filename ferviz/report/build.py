@@ -40,6 +40,7 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
     from ferviz.model.checkpoint import load_checkpoint
     from ferviz.data.sources import Holdout, describe_split, open_source, select_split
     from ferviz.model.evaluation import check_same_classes
+    from ferviz.model.loaded import remembered_predictions
     from ferviz.report.html import render_html
 
     started = time.perf_counter()
@@ -55,7 +56,8 @@ def build_report(config: ReportConfig, log: Callable[[str], None] = lambda messa
                          Holdout.of_model(models[0]))
     loading = time.perf_counter() - started
 
-    with atomic_folder(out, overwrite=config.overwrite, owner="report.json") as tmp:
+    # the selection, accuracy, confusion and explorer all score the whole split: once per model
+    with atomic_folder(out, overwrite=config.overwrite, owner="report.json") as tmp, remembered_predictions():
         ctx = ReportContext(config, models, names, split, tmp, params)
         planned = plan(ctx)
         log(f"report: {len(planned)} sections on {len(split)} images ({config.data}, split {describe_split(split)}), "
