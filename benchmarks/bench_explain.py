@@ -3,11 +3,12 @@
     python benchmarks/bench_explain.py [--saliency 256] [--ig 8] [--ig-steps 50]
                                        [--filters 32] [--ascent-steps 100] [--reps 3]
 
-1. saliency maps/s for a batch: ferviz `saliency` (fp32, and under bf16 autocast) vs
-   `captum.attr.Saliency(model).attribute` with default arguments on the same loaded model;
-2. integrated gradients images/s: ferviz (fp32, and bf16 autocast) vs Captum `IntegratedGradients` with
-   default arguments (same steps, black baseline), and the largest difference between the fp32
-   maps;
+1. saliency maps/s for a batch: ferviz `saliency` with its defaults (fp32, and ``precision=bf16``:
+   the backward pass in bf16) vs `captum.attr.Saliency(model).attribute` with default arguments on
+   the same loaded model and the whole batch;
+2. integrated gradients images/s: ferviz (fp32, and ``precision=bf16``: all but the input layer in
+   bf16) vs Captum `IntegratedGradients` with default arguments (same steps, black baseline), and
+   the largest difference between the fp32 maps;
 3. occlusion with precision=bf16 against occlusion in fp32 (bf16 is offered where its maps keep
    the fp32 ones; see tests/explain/test_bf16.py);
 4. filter ascent: the first --filters filters of features.conv2, all in one batch vs one filter
@@ -44,17 +45,13 @@ def seed_model() -> LoadedModel:
     return LoadedModel(net, FER2013_CLASSES, Preprocessing("standard", 128.0, 64.0), arch="seed-vgg").eval()
 
 
-def maps_only(name: str, model, images, targets, bf16: bool = False, **options):
-    """The explainer's map computation alone (what Captum's attribute() does), no figures.
-
-    `bf16` runs it under bf16 autocast, whether or not the explainer offers ``precision=bf16``:
-    saliency and integrated gradients do not, because their bf16 maps miss the fidelity bar
-    (tests/explain/test_bf16.py), and this measures what that would have bought."""
+def maps_only(name: str, model, images, targets, **options):
+    """The explainer's map computation alone (what Captum's attribute() does), no figures."""
     explainer = get_explainer(name)(model, **options)
     request = Request(images=images, targets=targets)
 
     def run():
-        with explaining(model), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with explaining(model):
             return explainer.maps(request)
     return run
 
@@ -79,7 +76,7 @@ def compare(name, unit, count, ours, theirs, reps, bf16=None) -> dict:
     print(f"{name:<46} ferviz {res['ferviz']:9.2f}  baseline {res['baseline']:9.2f} {unit}  ratio {res['ratio']:5.2f}x")
     if bf16:
         res["bf16_ratio"] = res["bf16"] / res["baseline"]
-        print(f"{name + ', bf16 autocast':<46} ferviz {res['bf16']:9.2f}  baseline {res['baseline']:9.2f} {unit}  "
+        print(f"{name + ', precision=bf16':<46} ferviz {res['bf16']:9.2f}  baseline {res['baseline']:9.2f} {unit}  "
               f"ratio {res['bf16_ratio']:5.2f}x")
     return res
 
@@ -106,10 +103,9 @@ def main(argv=None) -> dict:
     t = torch.as_tensor(targets[:args.saliency])
     results["saliency"] = compare(
         f"saliency, batch {args.saliency}", "maps/s", args.saliency,
-        maps_only("saliency", model, images[:args.saliency], targets[:args.saliency], batch_size=args.saliency),
+        maps_only("saliency", model, images[:args.saliency], targets[:args.saliency]),
         lambda: Saliency(model).attribute(x, target=t), args.reps,
-        bf16=maps_only("saliency", model, images[:args.saliency], targets[:args.saliency], True,
-                       batch_size=args.saliency))
+        bf16=maps_only("saliency", model, images[:args.saliency], targets[:args.saliency], precision="bf16"))
     full = statistics.median(args.saliency / timed(lambda: run_explainer(
         "saliency", model, images=images[:args.saliency], targets=targets[:args.saliency]))[0]
         for _ in range(args.reps))
@@ -118,7 +114,8 @@ def main(argv=None) -> dict:
     xi, ti = model.pixels(images[:args.ig]), torch.as_tensor(targets[:args.ig])
     ours_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], steps=args.ig_steps)
     captum_ig = lambda: IntegratedGradients(model).attribute(xi, target=ti, n_steps=args.ig_steps)  # noqa: E731
-    bf16_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], True, steps=args.ig_steps)
+    bf16_ig = maps_only("integrated-gradients", model, images[:args.ig], targets[:args.ig], steps=args.ig_steps,
+                        precision="bf16")
     results["integrated_gradients"] = compare(
         f"integrated gradients, {args.ig_steps} steps", "images/s", args.ig, ours_ig, captum_ig, args.reps, bf16=bf16_ig)
     ours_map = ours_ig()

@@ -5,7 +5,8 @@
 
 Steps, each timed; a step that fails is reported in the table and the rest go on:
 
-1. training throughput: `bench_train.py` on the device (plain loop, ferviz fp32, bf16);
+1. training throughput: `bench_train.py` on the device (plain loop, ferviz fp32, bf16; without the
+   baseline commit, which needs the git history);
 2. explainer throughput: `bench_explain.py` on the device (saliency and integrated gradients
    against Captum's defaults, batched filter ascent);
 3. `--deterministic`: two identical 1-epoch runs must give bit-identical weights;
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
     facts = [f"device: {args.device} ({device_name}); torch {torch.__version__}, CUDA {torch.version.cuda}"]
 
     train_args = ["--batch", "16", "--steps", "1", "--reps", "1"] if args.tiny else []
-    text = step("bench_train", [py, str(HERE / "bench_train.py"), "--device", args.device, *train_args], args.out, rows)
+    text = step("bench_train", [py, str(HERE / "bench_train.py"), "--device", args.device, "--no-baseline",
+                                *train_args], args.out, rows)  # a device copy may have no git history
     facts += lines_with(text, "images/s", "ratio")
     explain_args = (["--saliency", "4", "--ig", "2", "--ig-steps", "4", "--filters", "2", "--ascent-steps", "2",
                      "--reps", "1"] if args.tiny else [])

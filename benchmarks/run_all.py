@@ -21,12 +21,13 @@ import bench_contention  # noqa: E402
 import bench_data  # noqa: E402
 import bench_explain  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_report  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_synthetic  # noqa: E402
 import bench_train  # noqa: E402
 
 QUICK = {
-    "train": ["--batch", "16", "--steps", "1", "--reps", "1"],
+    "train": ["--batch", "16", "--steps", "1", "--reps", "1", "--no-baseline"],  # bench_report builds one
     "explain": ["--saliency", "4", "--ig", "2", "--ig-steps", "4", "--filters", "2", "--ascent-steps", "2",
                 "--reps", "1"],
     "data": ["--rows", "300", "--repeat", "1"],
@@ -36,6 +37,7 @@ QUICK = {
                "--quick-report"],
     "startup": ["--repeat", "1"],
     "contention": ["--batch", "16", "--steps", "1", "--reps", "1"],
+    "report": ["--quick", "--data", "synthetic:count=70,val=14,test=70"],
 }
 
 
@@ -49,7 +51,7 @@ def main(argv=None) -> None:
     sections = [("training", bench_train, "train"), ("explainers", bench_explain, "explain"),
                 ("data", bench_data, "data"), ("synthetic faces", bench_synthetic, "synthetic"),
                 ("memory", bench_memory, "memory"), ("start-up", bench_startup, "startup"),
-                ("contention", bench_contention, "contention")]
+                ("contention", bench_contention, "contention"), ("report", bench_report, "report")]
     for title, module, key in sections:
         print(f"== {title}")
         module.main(pick(key))

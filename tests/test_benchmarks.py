@@ -12,7 +12,8 @@ def test_all_benchmarks_run_on_tiny_sizes():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for heading in ("== training", "== explainers", "== data", "== synthetic faces", "== memory", "== start-up",
-                    "== contention"):
+                    "== contention", "== report"):
         assert heading in result.stdout
     assert "ratio" in result.stdout and "peak RSS" in result.stdout and "contended" in result.stdout
     assert "bf16 now / bf16 before (allocator)" in result.stdout
+    assert "ratio now / baseline (total)" in result.stdout or "no baseline" in result.stdout
