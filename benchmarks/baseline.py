@@ -33,15 +33,20 @@ def install(rev: str, into: Path) -> Path:
     """`rev` installed into `into`/site, its benchmarks copied to `into`/benchmarks; returns `into`."""
     into.mkdir(parents=True, exist_ok=True)
     tree = into / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(tree), rev],
-                   check=True, capture_output=True)
+    _run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(tree), rev], f"check out {rev}")
     try:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(into / "site"), str(tree)], check=True, capture_output=True)
+        _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+              "--target", str(into / "site"), str(tree)], f"install {rev} (offline: needs setuptools in this venv)")
         shutil.copytree(tree / "benchmarks", into / "benchmarks")
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     return into
+
+
+def _run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"baseline: could not {what}: {(done.stderr or done.stdout).strip()[-1500:]}")
 
 
 def environment(into: Path | None, env: dict | None = None) -> dict:

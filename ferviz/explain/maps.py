@@ -25,7 +25,8 @@ The base class supplies the rest, the same for every map explainer:
 - the split into ``compute`` (per-image arrays) and ``render`` (figures, summary), so every map
   explainer runs spread over processes under torchrun (:mod:`ferviz.explain.parallel`);
 - ``precision``: with a :func:`~ferviz.explain.precision_option`, compute runs in bf16 autocast
-  when asked for (figures never do);
+  when asked for (figures never do); an explainer whose ``bf16_scope`` is narrower lowers its own
+  copy of the network instead (:meth:`~ferviz.explain.Explainer.bf16_copy`);
 - the figures, arrays and summary of :func:`~ferviz.explain.attribution_explanation`, from the
   class attributes below;
 - :meth:`~MapExplainer.maps`, the (N, H, W) maps alone, which ``ferviz assess`` and its metrics use.
