@@ -33,8 +33,8 @@ class Dropout(nn.Dropout):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dense = x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
-        if self.training and 0 < self.p < 1 and x.device.type == "cpu" and dense and not torch.jit.is_scripting():
+        if (self.training and 0 < self.p < 1 and x.device.type == "cpu" and not torch.jit.is_scripting()
+                and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))):
             return self._cheap(x)
         return F.dropout(x, self.p, self.training, self.inplace)
 

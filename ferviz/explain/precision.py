@@ -22,8 +22,6 @@ inside autocast.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,7 +49,7 @@ def bf16_scoped(net: nn.Module, scope: str, device: torch.device) -> nn.Module:
         _run_in_autocast(net, device)
     else:
         for layer in layers:
-            _BackwardInBf16.patch(layer)
+            _backward_in_bf16(layer)
     return net
 
 
@@ -74,26 +72,6 @@ def _run_in_fp32(module: nn.Module, device: torch.device) -> None:
             return forward(x.float(), *args, **kwargs)
 
     module.forward = fp32_forward
-
-
-class _BackwardInBf16:
-    """Conv2d / Linear forward in fp32 as usual; the input gradient as a bf16 product, returned in fp32."""
-
-    conv: ClassVar[type[torch.autograd.Function]]
-    linear: ClassVar[type[torch.autograd.Function]]
-
-    @classmethod
-    def patch(cls, layer: nn.Module) -> None:
-        low = layer.weight.detach().to(torch.bfloat16)
-        if isinstance(layer, nn.Linear):
-            layer.forward = lambda x: cls.linear.apply(x, layer.weight, layer.bias, low)
-            return
-        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-            return  # padded by hand or 'same': left in fp32 (none in the built-in models)
-        low = low.contiguous(memory_format=torch.channels_last) if layer.weight.is_contiguous(
-            memory_format=torch.channels_last) else low
-        conf = (layer.stride, layer.padding, layer.dilation, layer.groups)
-        layer.forward = lambda x: cls.conv.apply(x, layer.weight, layer.bias, low, conf)
 
 
 class _Conv(torch.autograd.Function):
@@ -124,4 +102,15 @@ class _Linear(torch.autograd.Function):
         return (grad.to(torch.bfloat16) @ low).float(), None, None, None
 
 
-_BackwardInBf16.conv, _BackwardInBf16.linear = _Conv, _Linear
+def _backward_in_bf16(layer: nn.Module) -> None:
+    """`layer` (Conv2d or Linear) forward in fp32 as usual; its input gradient a bf16 product, returned in fp32."""
+    low = layer.weight.detach().to(torch.bfloat16)
+    if isinstance(layer, nn.Linear):
+        layer.forward = lambda x: _Linear.apply(x, layer.weight, layer.bias, low)
+        return
+    if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+        return  # padded by hand or 'same': left in fp32 (none in the built-in models)
+    if layer.weight.is_contiguous(memory_format=torch.channels_last):
+        low = low.contiguous(memory_format=torch.channels_last)
+    conf = (layer.stride, layer.padding, layer.dilation, layer.groups)
+    layer.forward = lambda x: _Conv.apply(x, layer.weight, layer.bias, low, conf)
